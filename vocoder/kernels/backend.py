@@ -1,0 +1,45 @@
+"""Which implementation runs an op: Triton on CUDA tensors, the plain-PyTorch reference on CPU.
+
+`VOCODER_BACKEND=torch|triton` overrides the automatic choice. Triton on CPU tensors needs Triton's
+interpreter (`TRITON_INTERPRET=1`, set before `vocoder` is imported); without it the request fails
+loudly rather than silently falling back.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+try:  # Triton ships with Linux builds of torch; elsewhere the reference path is used.
+    import triton  # noqa: F401
+
+    HAS_TRITON = True
+except ImportError:  # pragma: no cover - exercised only where triton is absent
+    HAS_TRITON = False
+
+BACKENDS = ("auto", "torch", "triton")
+
+
+def interpreter_enabled() -> bool:
+    """True when Triton kernels run through Triton's CPU interpreter."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def use_triton(x: torch.Tensor) -> bool:
+    """Decide, for one call on tensor `x`, whether the Triton kernel runs (else the reference)."""
+    choice = os.environ.get("VOCODER_BACKEND", "auto").lower()
+    if choice not in BACKENDS:
+        raise ValueError(f"VOCODER_BACKEND={choice!r} is not one of {', '.join(BACKENDS)}")
+    if choice == "torch":
+        return False
+    if choice == "auto":
+        return HAS_TRITON and x.is_cuda
+    if not HAS_TRITON:
+        raise RuntimeError("VOCODER_BACKEND=triton, but the triton package is not installed")
+    if x.is_cuda or (interpreter_enabled() and x.device.type == "cpu"):
+        return True
+    raise RuntimeError(
+        f"VOCODER_BACKEND=triton, but the input is on {x.device}: Triton kernels need a CUDA tensor, "
+        "or TRITON_INTERPRET=1 (set before importing vocoder) to run them on the CPU"
+    )

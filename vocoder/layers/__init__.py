@@ -1,0 +1,22 @@
+"""nn.Modules users import into their own models."""
+
+from .init import (
+    snake_correction_scale,
+    snake_gain,
+    snake_kaiming_normal_,
+    snake_kaiming_uniform_,
+    snake_second_moment,
+    snake_variance,
+)
+from .snake import Snake, SnakeBeta
+
+__all__ = [
+    "Snake",
+    "SnakeBeta",
+    "snake_correction_scale",
+    "snake_gain",
+    "snake_kaiming_normal_",
+    "snake_kaiming_uniform_",
+    "snake_second_moment",
+    "snake_variance",
+]

@@ -1,0 +1,77 @@
+"""Snake and SnakeBeta activation layers (per-channel α, β) on the fused kernels.
+
+Drop-in for BigVGAN's `Snake`/`SnakeBeta` (parameters `alpha`, `beta` of shape (C,)) and for
+descript-audio-codec's `Snake1d` (its `alpha` of shape (1, C, 1) loads too).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..kernels import snake, snake_beta
+from .init import snake_correction_scale
+
+CORRECTIONS = (None, "std", "max")
+
+
+def _initial(value: float, logscale: bool, name: str, channels: int) -> Tensor:
+    if logscale and value <= 0:
+        raise ValueError(f"{name}={value} must be positive when logscale=True (it is stored as a log)")
+    return torch.full((channels,), math.log(value) if logscale else float(value))
+
+
+class _SnakeBase(nn.Module):
+    """Shared construction, state-dict compatibility and variance correction."""
+
+    def __init__(self, channels: int, alpha: float, logscale: bool, dim: int,
+                 correction: str | None) -> None:
+        super().__init__()
+        if channels < 1:
+            raise ValueError(f"channels must be a positive integer, got {channels}")
+        if correction not in CORRECTIONS:
+            raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
+        self.channels, self.logscale, self.dim, self.correction = channels, logscale, dim, correction
+        scale = snake_correction_scale(alpha, correction) if correction else 1.0
+        self.register_buffer("correction_scale", torch.as_tensor(float(scale)), persistent=False)
+
+    def _corrected(self, y: Tensor) -> Tensor:
+        return y if self.correction is None else y / self.correction_scale.to(y.dtype)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ("alpha", "beta"):  # descript-audio-codec stores alpha as (1, C, 1)
+            value = state_dict.get(prefix + name)
+            if value is not None and value.ndim == 3 and value.shape[0] == value.shape[2] == 1:
+                state_dict[prefix + name] = value.reshape(-1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        extra = f", correction={self.correction!r}" if self.correction else ""
+        return f"{self.channels}, logscale={self.logscale}, dim={self.dim}{extra}"
+
+
+class Snake(_SnakeBase):
+    """y = x + sin²(αx)/α per channel along `dim`; α is trained as log α when `logscale`."""
+
+    def __init__(self, channels: int, alpha: float = 1.0, logscale: bool = False,
+                 trainable: bool = True, dim: int = 1, correction: str | None = None) -> None:
+        super().__init__(channels, alpha, logscale, dim, correction)
+        self.alpha = nn.Parameter(_initial(alpha, logscale, "alpha", channels), requires_grad=trainable)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._corrected(snake(x, self.alpha, self.dim, self.logscale))
+
+
+class SnakeBeta(_SnakeBase):
+    """y = x + sin²(αx)/β per channel along `dim`: β sets the magnitude apart from the frequency α."""
+
+    def __init__(self, channels: int, alpha: float = 1.0, beta: float = 1.0, logscale: bool = False,
+                 trainable: bool = True, dim: int = 1, correction: str | None = None) -> None:
+        super().__init__(channels, alpha, logscale, dim, correction)
+        self.alpha = nn.Parameter(_initial(alpha, logscale, "alpha", channels), requires_grad=trainable)
+        self.beta = nn.Parameter(_initial(beta, logscale, "beta", channels), requires_grad=trainable)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._corrected(snake_beta(x, self.alpha, self.beta, self.dim, self.logscale))
