@@ -1,0 +1,27 @@
+"""Test setup: without a CUDA device, Triton kernels run through Triton's CPU interpreter.
+
+TRITON_INTERPRET is read when a kernel is defined, so it is set here, before vocoder is imported.
+"""
+
+import os
+
+import pytest
+import torch
+
+HAS_CUDA = torch.cuda.is_available()
+if not HAS_CUDA:
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+@pytest.fixture
+def triton_device(monkeypatch) -> str:
+    """The device on which the Triton kernels run: CUDA when present, else the CPU interpreter."""
+    monkeypatch.setenv("VOCODER_BACKEND", "triton")
+    return "cuda" if HAS_CUDA else "cpu"
+
+
+@pytest.fixture
+def torch_backend(monkeypatch) -> None:
+    """Force the plain-PyTorch reference path."""
+    monkeypatch.setenv("VOCODER_BACKEND", "torch")
+

@@ -1,0 +1,19 @@
+"""Error measures and per-dtype tolerances shared by the kernel tests."""
+
+import torch
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    """‖a − b‖ / ‖b‖ in float64 (0 when both are zero); NaN anywhere gives inf."""
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        return float("inf")
+    denom = b.norm().item()
+    return (a - b).norm().item() / denom if denom > 0 else (a - b).norm().item()
+
+
+# Relative-norm tolerances against a float64 oracle fed the same (rounded) inputs: the error left
+# is fp32 arithmetic plus rounding the output to the input dtype (fp16 2^-11, bf16 2^-8 per element).
+VALUE_TOL = {torch.float32: 1e-5, torch.float16: 1e-3, torch.bfloat16: 8e-3}
+# Parameter gradients are reduced in fp32 whatever the input dtype.
+PARAM_GRAD_TOL = 1e-4
