@@ -193,3 +193,22 @@ def test_triton_on_cpu_without_interpreter_is_an_error(monkeypatch):
     monkeypatch.setenv("VOCODER_BACKEND", "cuda-please")
     with pytest.raises(ValueError, match="VOCODER_BACKEND"):
         snake(torch.randn(1, 2, 3), torch.ones(2))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("shape,dim", [((50, 48, 160000), 1), ((4, 16384, 96), -1), ((3, 1536, 8191), 1)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_real_sizes_on_gpu(shape, dim, dtype):
+    """The sweep at training sizes on CUDA, against float64 on the same GPU."""
+    torch.manual_seed(6)
+    x = (3 * torch.randn(shape, device="cuda")).to(dtype).requires_grad_()
+    channels = shape[dim]
+    alpha = (0.2 + torch.rand(channels, device="cuda")).log().requires_grad_()
+    beta = (0.2 + torch.rand(channels, device="cuda")).log().requires_grad_()
+    y = snake_beta(x, alpha, beta, dim, logscale=True)
+    grad = torch.randn_like(y)
+    y.backward(grad)
+    y64, dx64, da64, db64 = oracle(x, alpha, beta, dim, True, grad)
+    assert rel_err(y, y64) < VALUE_TOL[dtype] and rel_err(x.grad, dx64) < VALUE_TOL[dtype]
+    assert rel_err(alpha.grad, da64) < PARAM_GRAD_TOL and rel_err(beta.grad, db64) < PARAM_GRAD_TOL

@@ -20,7 +20,7 @@ from .backend import use_triton
 from .layout import channel_layout, dense_like, restore, write_target
 
 ROWS_MIN_INNER = 256  # below this many elements per (outer, channel) row, tile by columns
-ROW_BLOCK = 4096  # elements per program in the ROWS tiling
+ROW_BLOCK, ROW_WARPS = 4096, 8  # elements and warps per program in the ROWS tiling
 COL_BLOCK_O, COL_BLOCK_K = 32, 128  # (outer × channel·inner) tile in the COLUMNS tiling
 
 
@@ -123,7 +123,7 @@ def _launch_forward(x: Tensor, alpha: Tensor, beta: Optional[Tensor], dim: int, 
     if I >= ROWS_MIN_INNER:
         n_blocks = triton.cdiv(I, ROW_BLOCK)
         _snake_fwd_rows[(O * C * n_blocks,)](xd, target, alpha, b, C, I, n_blocks, **flags,
-                                             BLOCK=ROW_BLOCK, num_warps=8)
+                                             BLOCK=ROW_BLOCK, num_warps=ROW_WARPS)
     else:
         grid = (triton.cdiv(C * I, COL_BLOCK_K), triton.cdiv(O, COL_BLOCK_O))
         _snake_fwd_cols[grid](xd, target, alpha, b, O, C * I, I, **flags,
@@ -150,7 +150,7 @@ def _launch_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta: Optional[Tens
         p_arg = torch.empty((O, C, n_blocks), dtype=torch.float32, device=x.device)
         p_den = torch.empty_like(p_arg)
         _snake_bwd_rows[(O * C * n_blocks,)](gd, xd, target, alpha, b, p_arg, p_den, C, I, n_blocks,
-                                             **flags, BLOCK=ROW_BLOCK, num_warps=8)
+                                             **flags, BLOCK=ROW_BLOCK, num_warps=ROW_WARPS)
         sum_arg, sum_den = p_arg.sum((0, 2)), p_den.sum((0, 2))
     else:
         n_row_blocks = triton.cdiv(O, COL_BLOCK_O)

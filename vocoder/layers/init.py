@@ -122,22 +122,23 @@ def _snake_std(tensor: Tensor, alpha: Union[Alpha, str], mode: str, correction: 
     return snake_gain(alpha, correction) / math.sqrt(fan)
 
 
-def snake_kaiming_normal_(tensor: Tensor, alpha: Union[Alpha, str] = "approx", mode: str = "fan_in",
-                          *, correction: Optional[str] = None) -> Tensor:
+def snake_kaiming_normal_(tensor: Tensor, alpha: Union[Alpha, str] = "approx", mode: str = "fan_in", *,
+                          correction: Optional[str] = None, generator: Optional[torch.Generator] = None) -> Tensor:
     """Fill ``tensor`` in place from N(0, std²), std = snake_gain(alpha, correction) / sqrt(fan).
 
     Use it for a layer whose *inputs* are Snake outputs (see ``snake_gain`` for the assumptions).
     ``mode``: 'fan_in' keeps the forward second moment, 'fan_out' the backward one; fans come
-    from ``torch.nn.init._calculate_correct_fan``. Runs under ``torch.no_grad``; returns ``tensor``.
+    from ``torch.nn.init._calculate_correct_fan``. ``correction``: as in ``snake_gain``; ``generator``: the
+    RNG to draw from (default: the global one). Runs under ``torch.no_grad``; returns ``tensor``.
     """
     std = _snake_std(tensor, alpha, mode, correction)
     with torch.no_grad():
-        return tensor.normal_(0.0, std)
+        return tensor.normal_(0.0, std, generator=generator)
 
 
-def snake_kaiming_uniform_(tensor: Tensor, alpha: Union[Alpha, str] = "approx", mode: str = "fan_in",
-                           *, correction: Optional[str] = None) -> Tensor:
+def snake_kaiming_uniform_(tensor: Tensor, alpha: Union[Alpha, str] = "approx", mode: str = "fan_in", *,
+                           correction: Optional[str] = None, generator: Optional[torch.Generator] = None) -> Tensor:
     """Fill ``tensor`` in place from U(-b, b), b = sqrt(3) * std, with std as in ``snake_kaiming_normal_``."""
     bound = math.sqrt(3.0) * _snake_std(tensor, alpha, mode, correction)
     with torch.no_grad():
-        return tensor.uniform_(-bound, bound)
+        return tensor.uniform_(-bound, bound, generator=generator)

@@ -1,0 +1,52 @@
+"""Benchmark output: a markdown table on stdout, and the same rows as JSON and CSV files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+
+def environment() -> dict[str, str]:
+    """GPU and versions, printed with every table so figures can be traced to their run."""
+    import triton
+
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    return {"gpu": gpu, "torch": torch.__version__, "triton": triton.__version__,
+            "python": platform.python_version()}
+
+
+def fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 100 else f"{value:,.0f}"
+    return str(value)
+
+
+def markdown(rows: list[dict[str, object]]) -> str:
+    """Rows (dicts with the same keys) as a markdown table."""
+    if not rows:
+        return "(no rows)"
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write(rows: list[dict[str, object]], out_dir: Path, name: str) -> str:
+    """Write `name`.json / .csv / .md under `out_dir`; return the markdown text."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    table = markdown(rows)
+    header = f"{name}: " + ", ".join(f"{k} {v}" for k, v in env.items())
+    (out_dir / f"{name}.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
+    with open(out_dir / f"{name}.csv", "w", newline="") as f:
+        if rows:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    text = header + "\n\n" + table + "\n"
+    (out_dir / f"{name}.md").write_text(text)
+    return text
