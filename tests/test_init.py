@@ -275,12 +275,14 @@ def test_deep_stack_keeps_variance(alpha):
         assert last / first < BAND[0] / 10  # collapses, every single stack
     # correction='std': every Snake output is divided by its std at the initial alpha and the next layer's
     # gain is multiplied by that std. The first Snake output then has variance 1 (N(0,1) pre-activation),
-    # and the stack is an exact rescaling of the uncorrected one, so the last variance stays near 1 too.
+    # and (for a scalar alpha) the stack is an exact rescaling of the uncorrected one, so the last variance
+    # stays near 1 too. (Per-channel c_i with one weight std per tensor is no longer a pure rescaling.)
     corrected = [variance_ratio(alpha, "snake", "std", seed=s) for s in range(NETS)]
     assert all(abs(first - 1) < 0.05 for first, _ in corrected)
     assert BAND[0] < geometric_mean([last for _, last in corrected]) < BAND[1]
-    for (f0, l0), (f1, l1) in zip(runs, corrected):
-        assert l1 / f1 == pytest.approx(l0 / f0, rel=1e-3)
+    if isinstance(alpha, float):
+        for (f0, l0), (f1, l1) in zip(runs, corrected):
+            assert l1 / f1 == pytest.approx(l0 / f0, rel=1e-3)
 
 
 def test_deep_stack_small_alpha_drifts_but_beats_default():

@@ -113,3 +113,14 @@ def test_torch_compile_fullgraph(triton_device, backend):
     assert rel_err(out, eager_out) < 1e-5
     for p, g in zip(model.parameters(), eager_grads):
         assert rel_err(p.grad, g) < 1e-4
+
+
+@pytest.mark.parametrize("layer", [Snake(16, alpha=0.7, correction="std"),
+                                   SnakeBeta(16, alpha=0.7, beta=0.4, correction="std")], ids=["snake", "snakebeta"])
+def test_std_correction_gives_unit_variance(layer):
+    """With 'std' correction the output of N(0, 1) input has unit variance at the initial α, β."""
+    x = torch.randn(8, 16, 20000, generator=torch.Generator().manual_seed(7))
+    # 2.56M samples: the sample variance's standard error is below 0.002, so 0.01 is 5 SE
+    assert abs(layer(x).var().item() - 1.0) < 0.01
+    raw = layer.__class__(16, alpha=0.7, **({"beta": 0.4} if isinstance(layer, SnakeBeta) else {}))
+    assert abs(raw(x).var().item() - 1.0) > 0.05  # the correction is doing something

@@ -1,7 +1,7 @@
 """Sweep the ROWS tiling of the Snake kernels (elements and warps per program) on this GPU.
 
 `python -m vocoder.bench.snake_tiles`: prints fwd/bwd medians per tile so the defaults in
-`vocoder/kernels/snake.py` can be chosen from measurements.
+`vocoder/kernels/snake.py` (FWD_TILE, BWD_TILE) can be chosen from measurements.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def main(shape=(50, 48, 160000)) -> None:
         g = torch.randn_like(x)
         nbytes = x.numel() * x.element_size()
         for block, warps in TILES:
-            module.ROW_BLOCK, module.ROW_WARPS = block, warps
+            module.FWD_TILE = (block, warps)
+            module.BWD_TILE = {dtype: (block, warps)}
             with torch.no_grad():
                 fwd = median_ms(lambda: snake_beta(x, a, b))
             y = snake_beta(x, a, b)

@@ -74,3 +74,102 @@ def snake_backward(
     d_alpha = d_alpha.to(alpha.dtype)
     d_beta = None if d_beta is None else d_beta.to(beta.dtype)
     return dx, d_alpha, d_beta
+
+
+# ---------------------------------------------------------------- anti-aliased activation
+
+import math  # noqa: E402  (appended section: the anti-aliased activation's reference)
+
+import torch.nn.functional as F  # noqa: E402
+
+
+def kaiser_sinc_filter1d(cutoff: float, half_width: float, kernel_size: int) -> Tensor:
+    """BigVGAN's low-pass filter, shape (1, 1, kernel_size): a Kaiser-windowed sinc summing to 1.
+
+    The Kaiser β comes from Kaiser's formula for the attenuation A = 2.285·(half−1)·π·4·half_width
+    + 7.95 dB; even sizes sample the sinc at half-integer times so the filter is symmetric.
+    """
+    half = kernel_size // 2
+    attenuation = 2.285 * (half - 1) * math.pi * (4 * half_width) + 7.95
+    if attenuation > 50.0:
+        beta = 0.1102 * (attenuation - 8.7)
+    elif attenuation >= 21.0:
+        beta = 0.5842 * (attenuation - 21) ** 0.4 + 0.07886 * (attenuation - 21.0)
+    else:
+        beta = 0.0
+    window = torch.kaiser_window(kernel_size, periodic=False, beta=beta)
+    if kernel_size % 2 == 0:
+        time = torch.arange(-half, half) + 0.5
+    else:
+        time = torch.arange(kernel_size) - half
+    if cutoff == 0:
+        taps = torch.zeros_like(time)
+    else:
+        taps = 2 * cutoff * window * torch.sinc(2 * cutoff * time)
+        taps /= taps.sum()
+    return taps.view(1, 1, kernel_size)
+
+
+def anti_alias_output_length(length: int, up_ratio: int, down_ratio: int) -> int:
+    """Samples out of `anti_alias_activation` for `length` samples in: ceil(length·up / down)."""
+    return -(-length * up_ratio // down_ratio)
+
+
+def upsample1d(x: Tensor, taps: Tensor, ratio: int) -> Tensor:
+    """BigVGAN's UpSample1d on (B, C, T): replicate pad, ratio·conv_transpose1d, crop to T·ratio."""
+    k = taps.numel()
+    pad = k // ratio - 1
+    crop_left = pad * ratio + (k - ratio) // 2
+    crop_right = pad * ratio + (k - ratio + 1) // 2
+    channels = x.shape[1]
+    w = taps.reshape(1, 1, k).to(x.dtype).expand(channels, 1, k)
+    y = ratio * F.conv_transpose1d(F.pad(x, (pad, pad), mode="replicate"), w, stride=ratio,
+                                   groups=channels)
+    return y[..., crop_left: y.shape[-1] - crop_right]
+
+
+def lowpass_downsample1d(x: Tensor, taps: Tensor, ratio: int) -> Tensor:
+    """BigVGAN's LowPassFilter1d (as used by DownSample1d) on (B, C, T): replicate pad, strided conv."""
+    k = taps.numel()
+    pad_left, pad_right = k // 2 - int(k % 2 == 0), k // 2
+    channels = x.shape[1]
+    w = taps.reshape(1, 1, k).to(x.dtype).expand(channels, 1, k)
+    return F.conv1d(F.pad(x, (pad_left, pad_right), mode="replicate"), w, stride=ratio,
+                    groups=channels)
+
+
+def anti_alias_activation(x: Tensor, up_filter: Tensor, down_filter: Tensor, alpha: Tensor,
+                          beta: Tensor | None, logscale: bool, up_ratio: int = 2,
+                          down_ratio: int = 2) -> Tensor:
+    """BigVGAN's Activation1d on (B, C, T): upsample → Snake/SnakeBeta (channel axis 1) → low-pass
+    and downsample. Arithmetic in fp32 (fp64 for fp64 inputs), output in x's dtype."""
+    xc = x.to(compute_dtype(x))
+    u = upsample1d(xc, up_filter, up_ratio)
+    a = snake(u, alpha, beta, 1, logscale)
+    return lowpass_downsample1d(a, down_filter, down_ratio).to(x.dtype)
+
+
+def anti_alias_activation_backward(
+    grad: Tensor, x: Tensor, up_filter: Tensor, down_filter: Tensor, alpha: Tensor,
+    beta: Tensor | None, logscale: bool, up_ratio: int = 2, down_ratio: int = 2,
+    create_graph: bool = False,
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(dx, dα, dβ) of `anti_alias_activation` by autograd through the reference (dβ None for Snake).
+
+    With `create_graph` the results are differentiable functions of the given tensors (double
+    backward); otherwise the inputs are detached and the results carry no graph.
+    """
+    def leaf(t: Tensor | None) -> Tensor | None:
+        if t is None:
+            return None
+        if create_graph and t.requires_grad:
+            return t
+        return t.detach().requires_grad_()
+
+    xl, al, bl = leaf(x), leaf(alpha), leaf(beta)
+    with torch.enable_grad():
+        y = anti_alias_activation(xl, up_filter.detach(), down_filter.detach(), al, bl, logscale,
+                                  up_ratio, down_ratio)
+        inputs = [xl, al] + ([] if bl is None else [bl])
+        grads = torch.autograd.grad(y, inputs, grad, create_graph=create_graph)
+    return grads[0], grads[1], None if bl is None else grads[2]

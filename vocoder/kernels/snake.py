@@ -20,7 +20,11 @@ from .backend import use_triton
 from .layout import channel_layout, dense_like, restore, write_target
 
 ROWS_MIN_INNER = 256  # below this many elements per (outer, channel) row, tile by columns
-ROW_BLOCK, ROW_WARPS = 4096, 8  # elements and warps per program in the ROWS tiling
+# (elements, warps) per program in the ROWS tiling, from `python -m vocoder.bench.snake_tiles` on an
+# H100: every tile reads and writes at the copy floor in forward; backward (sin and cos per element)
+# is fastest with small tiles in fp32 and 2048-element tiles in 16-bit types.
+FWD_TILE = (2048, 4)
+BWD_TILE = {torch.float32: (1024, 4), torch.float16: (2048, 8), torch.bfloat16: (2048, 8)}
 COL_BLOCK_O, COL_BLOCK_K = 32, 128  # (outer × channel·inner) tile in the COLUMNS tiling
 
 
@@ -121,9 +125,10 @@ def _launch_forward(x: Tensor, alpha: Tensor, beta: Optional[Tensor], dim: int, 
     if xd.numel() == 0:
         return out
     if I >= ROWS_MIN_INNER:
-        n_blocks = triton.cdiv(I, ROW_BLOCK)
+        block, warps = FWD_TILE
+        n_blocks = triton.cdiv(I, block)
         _snake_fwd_rows[(O * C * n_blocks,)](xd, target, alpha, b, C, I, n_blocks, **flags,
-                                             BLOCK=ROW_BLOCK, num_warps=ROW_WARPS)
+                                             BLOCK=block, num_warps=warps)
     else:
         grid = (triton.cdiv(C * I, COL_BLOCK_K), triton.cdiv(O, COL_BLOCK_O))
         _snake_fwd_cols[grid](xd, target, alpha, b, O, C * I, I, **flags,
@@ -146,11 +151,12 @@ def _launch_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta: Optional[Tens
         zeros = torch.zeros(C, dtype=torch.float32, device=x.device)
         return (dx, *_parameter_grads(zeros, zeros, alpha, beta, logscale))
     if I >= ROWS_MIN_INNER:
-        n_blocks = triton.cdiv(I, ROW_BLOCK)
+        block, warps = BWD_TILE.get(x.dtype, BWD_TILE[torch.float32])
+        n_blocks = triton.cdiv(I, block)
         p_arg = torch.empty((O, C, n_blocks), dtype=torch.float32, device=x.device)
         p_den = torch.empty_like(p_arg)
         _snake_bwd_rows[(O * C * n_blocks,)](gd, xd, target, alpha, b, p_arg, p_den, C, I, n_blocks,
-                                             **flags, BLOCK=ROW_BLOCK, num_warps=ROW_WARPS)
+                                             **flags, BLOCK=block, num_warps=warps)
         sum_arg, sum_den = p_arg.sum((0, 2)), p_den.sum((0, 2))
     else:
         n_row_blocks = triton.cdiv(O, COL_BLOCK_O)

@@ -5,6 +5,7 @@ from .init import (
     snake_gain,
     snake_kaiming_normal_,
     snake_kaiming_uniform_,
+    snake_mean,
     snake_second_moment,
     snake_variance,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "snake_gain",
     "snake_kaiming_normal_",
     "snake_kaiming_uniform_",
+    "snake_mean",
     "snake_second_moment",
     "snake_variance",
 ]

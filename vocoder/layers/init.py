@@ -71,19 +71,25 @@ def snake_variance(alpha: Alpha) -> Alpha:
     return 1 + r * r * (1 + v) ** 2 / 8
 
 
-def snake_correction_scale(alpha: Alpha, correction: Optional[str]) -> Alpha:
+def snake_correction_scale(alpha: Alpha, correction: Optional[str], beta: Optional[float] = None) -> Alpha:
     """The divisor c a Snake layer applies to its output to undo the variance change at init.
 
     'std': c = std[snake(x)] at this (initial) α, x ~ N(0, 1), so the output variance is 1
     for a standard normal input. 'max': c = MAX_STD ≈ 1.0971, the maximum of std[snake(x)]
     over all α (pytorch-snake's definition; independent of α). None: c = 1.
     A float ``alpha`` gives a float; a tensor gives a tensor of its shape (per channel).
+    ``beta`` (SnakeBeta, x + sin²(αx)/β): with 'std' the sin² term's variance scales by (α/β)²,
+    so c = sqrt(1 + (Var_snake(α) − 1)·α²/β²); 'max' keeps pytorch-snake's Snake constant.
     """
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
     r, _ = _terms(alpha)  # validates alpha
     if correction == "std":
-        return snake_variance(alpha) ** 0.5
+        if beta is None:
+            return snake_variance(alpha) ** 0.5
+        if not beta > 0:
+            raise ValueError(f"beta must be > 0, got {beta!r}")
+        return (1 + (snake_variance(alpha) - 1) * (alpha / beta) ** 2) ** 0.5
     value = MAX_STD if correction == "max" else 1.0
     return torch.full_like(r, value) if isinstance(r, Tensor) else value
 
@@ -126,8 +132,10 @@ def snake_kaiming_normal_(tensor: Tensor, alpha: Union[Alpha, str] = "approx", m
                           correction: Optional[str] = None, generator: Optional[torch.Generator] = None) -> Tensor:
     """Fill ``tensor`` in place from N(0, std²), std = snake_gain(alpha, correction) / sqrt(fan).
 
-    Use it for a layer whose *inputs* are Snake outputs (see ``snake_gain`` for the assumptions).
-    ``mode``: 'fan_in' keeps the forward second moment, 'fan_out' the backward one; fans come
+    Use it for a layer whose *inputs* are Snake outputs (a tensor ``alpha`` holds one α per input
+    channel; see ``snake_gain`` for the assumptions). ``mode``: 'fan_in' keeps the forward second
+    moment; 'fan_out' only swaps the fan, as torch does, keeping the forward gain (the backward pass
+    really scales by E[snake'(x)²] = 1 + (1 - e^{-8α²})/2, so it is approximate there); fans come
     from ``torch.nn.init._calculate_correct_fan``. ``correction``: as in ``snake_gain``; ``generator``: the
     RNG to draw from (default: the global one). Runs under ``torch.no_grad``; returns ``tensor``.
     """

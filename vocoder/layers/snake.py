@@ -24,17 +24,21 @@ def _initial(value: float, logscale: bool, name: str, channels: int) -> Tensor:
 
 
 class _SnakeBase(nn.Module):
-    """Shared construction, state-dict compatibility and variance correction."""
+    """Shared construction, state-dict compatibility and variance correction.
+
+    `correction='std'` divides the output by its std at the initial α (β) for N(0, 1) inputs
+    (`vocoder.layers.init.snake_correction_scale`), so a stack keeps unit variance at init.
+    """
 
     def __init__(self, channels: int, alpha: float, logscale: bool, dim: int,
-                 correction: str | None) -> None:
+                 correction: str | None, beta: float | None = None) -> None:
         super().__init__()
         if channels < 1:
             raise ValueError(f"channels must be a positive integer, got {channels}")
         if correction not in CORRECTIONS:
             raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
         self.channels, self.logscale, self.dim, self.correction = channels, logscale, dim, correction
-        scale = snake_correction_scale(alpha, correction) if correction else 1.0
+        scale = snake_correction_scale(alpha, correction, beta) if correction else 1.0
         self.register_buffer("correction_scale", torch.as_tensor(float(scale)), persistent=False)
 
     def _corrected(self, y: Tensor) -> Tensor:
@@ -69,7 +73,7 @@ class SnakeBeta(_SnakeBase):
 
     def __init__(self, channels: int, alpha: float = 1.0, beta: float = 1.0, logscale: bool = False,
                  trainable: bool = True, dim: int = 1, correction: str | None = None) -> None:
-        super().__init__(channels, alpha, logscale, dim, correction)
+        super().__init__(channels, alpha, logscale, dim, correction, beta)
         self.alpha = nn.Parameter(_initial(alpha, logscale, "alpha", channels), requires_grad=trainable)
         self.beta = nn.Parameter(_initial(beta, logscale, "beta", channels), requires_grad=trainable)
 
