@@ -1,0 +1,1 @@
+"""The pieces of the training loop behind `python -m vocoder.train`: no Hydra in here."""

@@ -1,0 +1,64 @@
+"""One process per GPU under torchrun (NCCL on GPU, gloo on CPU), or a single plain process."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """Where this process runs and which rank it is."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """'auto' → this rank's CUDA device when there is one, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("train.device=cuda, but no CUDA device is available")
+        return torch.device("cuda", local_rank)
+    if name != "cpu":
+        raise ValueError(f"train.device must be auto, cpu or cuda, got {name!r}")
+    return torch.device("cpu")
+
+
+def setup(device: str) -> Distributed:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local_rank)
+    if world_size > 1 and not dist.is_initialized():
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return Distributed(rank, world_size, dev)
+
+
+def cleanup() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_finite(value: torch.Tensor, env: Distributed) -> bool:
+    """True when `value` is finite on every rank (so all ranks stop together on a NaN)."""
+    flag = torch.isfinite(value.detach()).all().to(torch.float32).reshape(1)
+    if env.enabled:
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())

@@ -1,0 +1,234 @@
+"""The GAN training loop of BigVGAN v2: generator vs discriminators, mel + adversarial + feature losses."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from ..checkpoint import load_checkpoint
+from ..models.losses import discriminator_loss, feature_loss, generator_loss
+from .distributed import Distributed, all_finite
+from .logger import RunLogger
+from .metrics import mel_l1, multi_resolution_stft_distance
+from .run_dir import latest_checkpoint, save_step
+
+
+@dataclass
+class TrainOptions:
+    """What `train:` in the Hydra config holds (see configs/train.yaml for the meaning of each)."""
+
+    max_steps: int = 1000
+    batch_size: int = 4
+    precision: str = "fp32"
+    learning_rate: float = 1e-4
+    adam_betas: tuple[float, float] = (0.8, 0.99)
+    lr_decay: float = 0.9999996
+    clip_grad_norm: float = 500.0
+    lambda_mel: float = 15.0
+    log_interval: int = 10
+    checkpoint_interval: int = 1000
+    validation_interval: int = 1000
+    validation_files: int = 4
+    keep_checkpoints: int = 3
+    resume: bool = True
+    num_workers: int = 2
+    device: str = "auto"
+    seed: int = 1234
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"train.precision must be fp32 or bf16, got {self.precision!r}")
+        for name in ("max_steps", "batch_size", "log_interval", "checkpoint_interval", "validation_interval"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+
+
+class Trainer:
+    """Owns the models, optimisers and schedulers; `fit()` runs to `max_steps`, resuming if it can."""
+
+    def __init__(self, generator: nn.Module, discriminators: dict[str, nn.Module], mel: nn.Module,
+                 mel_loss: nn.Module, train_loader: DataLoader, val_loader: DataLoader | None,
+                 options: TrainOptions, run_dir: Path, config: dict, env: Distributed) -> None:
+        self.opt, self.run_dir, self.config, self.env = options, Path(run_dir), config, env
+        dev = env.device
+        self.generator = generator.to(dev)
+        self.discriminators = nn.ModuleDict(discriminators).to(dev)
+        self.mel, self.mel_loss = mel.to(dev), mel_loss.to(dev)
+        self.train_loader, self.val_loader = train_loader, val_loader
+        betas = tuple(options.adam_betas)
+        self.optim_g = torch.optim.AdamW(self.generator.parameters(), options.learning_rate, betas)
+        self.optim_d = torch.optim.AdamW(self.discriminators.parameters(), options.learning_rate, betas)
+        self.sched_g = torch.optim.lr_scheduler.ExponentialLR(self.optim_g, options.lr_decay)
+        self.sched_d = torch.optim.lr_scheduler.ExponentialLR(self.optim_d, options.lr_decay)
+        self.g_train, self.d_train = self.generator, dict(self.discriminators.items())
+        if env.enabled:  # gradient all-reduce; the plain modules stay for state dicts
+            ids = [dev.index] if dev.type == "cuda" else None
+            self.g_train = DistributedDataParallel(self.generator, device_ids=ids)
+            self.d_train = {k: DistributedDataParallel(d, device_ids=ids) for k, d in self.d_train.items()}
+        self.step = 0
+        self.log = RunLogger(self.run_dir, options.max_steps, enabled=env.is_main)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state(self) -> dict:
+        return {"generator": self.generator.state_dict(), "discriminators": self.discriminators.state_dict(),
+                "optim_g": self.optim_g.state_dict(), "optim_d": self.optim_d.state_dict(),
+                "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
+                "step": self.step, "config": self.config}
+
+    def resume(self) -> Path | None:
+        """Load the run's newest checkpoint; refuse one made with a different model config."""
+        path = latest_checkpoint(self.run_dir) if self.opt.resume else None
+        if path is None:
+            return None
+        ckpt = load_checkpoint(path, map_location=self.env.device)
+        saved_model, model = ckpt.get("config", {}).get("model"), self.config.get("model")
+        if saved_model != model:
+            keys = sorted(k for k in set(saved_model or {}) | set(model or {})
+                          if (saved_model or {}).get(k) != (model or {}).get(k))
+            raise RuntimeError(f"{path} was trained with a different model config (differs in: "
+                               f"{', '.join(keys)}); use another run_dir or train.resume=false")
+        self.generator.load_state_dict(ckpt["generator"])
+        self.discriminators.load_state_dict(ckpt["discriminators"])
+        for name in ("optim_g", "optim_d", "sched_g", "sched_d"):
+            getattr(self, name).load_state_dict(ckpt[name])
+        self.step = int(ckpt["step"])
+        return path
+
+    def save(self) -> None:
+        if self.env.is_main:
+            path = save_step(self.run_dir, self.step, self.state(), self.opt.keep_checkpoints)
+            print(f"step {self.step}: checkpoint {path}", flush=True)
+
+    # ------------------------------------------------------------------ the loop
+
+    def batches(self) -> Iterator[dict]:
+        """Endless batches; the epoch (and so the shuffle) follows from the step on resume."""
+        per_epoch = max(1, len(self.train_loader))
+        for epoch in itertools.count(self.step // per_epoch):
+            for holder in (self.train_loader.sampler, self.train_loader.dataset):
+                if hasattr(holder, "set_epoch"):
+                    holder.set_epoch(epoch)
+            yield from self.train_loader
+
+    def autocast(self):
+        enabled = self.opt.precision == "bf16"
+        return torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def train_step(self, wav: Tensor) -> dict[str, float]:
+        """One discriminator update and one generator update on a batch (B, 1, T)."""
+        with torch.no_grad():
+            mel = self.mel(wav.squeeze(1))
+        with self.autocast():
+            fake = self.g_train(mel)
+        fake = fake[..., : wav.shape[-1]].float()
+
+        loss_d, d_parts = 0.0, {}
+        with self.autocast():
+            outs = {name: d(wav, fake.detach()) for name, d in self.d_train.items()}
+        for name, (real_out, fake_out, _, _) in outs.items():
+            loss, _, _ = discriminator_loss(real_out, fake_out)
+            d_parts[f"d_{name}"] = loss.detach()
+            loss_d = loss_d + loss
+        self._check_finite(loss_d, "discriminator loss", d_parts)
+        self.optim_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        grad_d = nn.utils.clip_grad_norm_(self.discriminators.parameters(), self.opt.clip_grad_norm)
+        self.optim_d.step()
+
+        loss_mel = self.mel_loss(wav, fake) * self.opt.lambda_mel
+        loss_g, g_parts = loss_mel, {"mel": loss_mel.detach()}
+        with self.autocast():
+            outs = {name: d(wav, fake) for name, d in self.d_train.items()}
+        for name, (_, fake_out, fmap_real, fmap_fake) in outs.items():
+            adv, _ = generator_loss(fake_out)
+            fm = feature_loss(fmap_real, fmap_fake)
+            g_parts[f"adv_{name}"], g_parts[f"fm_{name}"] = adv.detach(), fm.detach()
+            loss_g = loss_g + adv + fm
+        self._check_finite(loss_g, "generator loss", g_parts)
+        self.optim_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        grad_g = nn.utils.clip_grad_norm_(self.generator.parameters(), self.opt.clip_grad_norm)
+        self.optim_g.step()
+        self.sched_g.step()
+        self.sched_d.step()
+        values = {"loss_g": loss_g.detach(), "loss_d": loss_d.detach(), **g_parts, **d_parts,
+                  "grad_norm_g": grad_g, "grad_norm_d": grad_d}
+        return {k: float(v) for k, v in values.items()}
+
+    def _check_finite(self, loss: Tensor, what: str, parts: dict[str, Tensor]) -> None:
+        if not all_finite(loss, self.env):
+            shown = ", ".join(f"{k} {float(v):.4g}" for k, v in parts.items())
+            raise FloatingPointError(f"step {self.step + 1}: the {what} is not finite ({shown}); "
+                                     f"the last good checkpoint is {latest_checkpoint(self.run_dir)}")
+
+    def fit(self) -> dict[str, float]:
+        """Train to `max_steps`; validate at step 0 (fresh runs), every interval and at the end."""
+        resumed = self.resume()
+        if self.env.is_main:
+            print(f"resumed from {resumed} at step {self.step}" if resumed else
+                  f"training from scratch, run dir {self.run_dir}", flush=True)
+        last_val = {}
+        if resumed is None:
+            last_val = self.validate()
+        for batch in self.batches():
+            if self.step >= self.opt.max_steps:
+                break
+            wav = batch["audio"].to(self.env.device, non_blocking=True)
+            if not all_finite(wav, self.env):
+                raise FloatingPointError(f"step {self.step + 1}: NaN/Inf in the batch from {batch['path']}")
+            values = self.train_step(wav)
+            self.step += 1
+            if self.step % self.opt.log_interval == 0 or self.step == self.opt.max_steps:
+                values["lr"] = self.sched_g.get_last_lr()[0]
+                if self.env.device.type == "cuda":
+                    values["gpu_mem_GiB"] = torch.cuda.max_memory_allocated(self.env.device) / 2**30
+                values["steps_per_s"] = self.log.progress(self.step, values)
+                self.log.scalars(self.step, values)
+            if self.step % self.opt.validation_interval == 0 or self.step == self.opt.max_steps:
+                last_val = self.validate()
+            if self.step % self.opt.checkpoint_interval == 0 or self.step == self.opt.max_steps:
+                self.save()
+        self.log.close()
+        return last_val
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mel L1 and multi-resolution STFT distance on whole validation utterances (rank 0)."""
+        if self.val_loader is None or not self.env.is_main:
+            return {}
+        self.generator.eval()
+        mel_errors, stft_errors = [], []
+        for i, batch in enumerate(self.val_loader):
+            if i >= self.opt.validation_files:
+                break
+            wav = batch["audio"].to(self.env.device).reshape(1, -1)
+            mel = self.mel(wav)
+            with self.autocast():
+                fake = self.generator(mel)
+            fake = fake.float().reshape(1, -1)[..., : wav.shape[-1]]
+            mel_fake = self.mel(fake)
+            mel_errors.append(mel_l1(mel, mel_fake))
+            stft_errors.append(multi_resolution_stft_distance(wav, fake))
+            if i < 2:
+                rate = int(self.config["model"]["sampling_rate"])
+                if self.step == 0:
+                    self.log.audio(self.step, f"target/{i}", wav, rate)
+                self.log.audio(self.step, f"generated/{i}", fake, rate)
+                self.log.mels(self.step, f"mel/{i}", mel, mel_fake)
+        self.generator.train()
+        result = {"mel_l1": sum(mel_errors) / len(mel_errors),
+                  "mrstft": sum(stft_errors) / len(stft_errors)}
+        self.log.scalars(self.step, result, prefix="validation")
+        print(f"step {self.step}: validation mel L1 {result['mel_l1']:.4f}, "
+              f"multi-resolution STFT distance {result['mrstft']:.4f}", flush=True)
+        return result
+
