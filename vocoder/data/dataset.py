@@ -1,0 +1,128 @@
+"""The audio dataset: random training segments or whole validation utterances; collate; build policy.
+
+Broken files found at start-up: `build_dataset` skips broken files with a warning count (one
+`logging` warning per file with its reason, then the count) and raises only if none are left;
+it also warns once about files that loading will resample or mix down to mono.
+Problems found while loading (NaN/Inf, undecodable data) raise an error naming the file: the
+training loop decides what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ..audio.io import load_audio
+from .files import AudioHeader, scan_audio_files
+
+log = logging.getLogger(__name__)
+
+
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    """A well-mixed 63-bit seed for one item of one epoch."""
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1, np.uint64)[0] >> 1)
+
+
+class AudioDataset(Dataset):
+    """Mono float32 audio at `sampling_rate`: a `segment_size` crop, or (None) the whole utterance.
+
+    Crops start at a random sample when `train` (else at 0), reproducible from (seed, epoch, index);
+    short clips are zero-padded at the end. Whole utterances are trimmed to a multiple of `hop_size`.
+    Call `set_epoch` before each epoch (re-applied in DataLoader workers unless they are persistent).
+    """
+
+    def __init__(self, files: Sequence[str | Path], sampling_rate: int, segment_size: int | None = None,
+                 hop_size: int = 256, train: bool = True, seed: int = 0) -> None:
+        if hop_size < 1:
+            raise ValueError(f"hop_size must be at least 1, got {hop_size}")
+        if segment_size is not None and (segment_size < hop_size or segment_size % hop_size):
+            raise ValueError(f"segment_size ({segment_size}) must be a positive multiple of "
+                             f"hop_size ({hop_size})")
+        if not files:
+            raise ValueError("AudioDataset needs at least one audio file")
+        self.files = [Path(f) for f in files]
+        self.sampling_rate, self.segment_size, self.hop_size = sampling_rate, segment_size, hop_size
+        self.train, self.seed, self.epoch = train, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random segments the next items come from."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def load(self, index: int) -> Tensor:
+        """The whole file, 1-D float32; `load_audio` raises naming the file (unreadable, empty, NaN/Inf)."""
+        audio, _ = load_audio(self.files[index], self.sampling_rate, mono=True)
+        return audio.to(torch.float32).reshape(-1)
+
+    def __getitem__(self, index: int) -> dict:
+        path, audio = self.files[index], self.load(index)
+        if self.segment_size is None:
+            length = audio.numel() - audio.numel() % self.hop_size
+            if length == 0:
+                raise ValueError(f"{path}: {audio.numel()} samples, shorter than one hop ({self.hop_size})")
+            return {"audio": audio[:length].clone(), "path": str(path)}
+        seg = self.segment_size
+        if audio.numel() < seg:
+            audio = torch.nn.functional.pad(audio, (0, seg - audio.numel()))
+        start = 0
+        if self.train and audio.numel() > seg:
+            gen = torch.Generator().manual_seed(item_seed(self.seed, self.epoch, index))
+            start = int(torch.randint(0, audio.numel() - seg + 1, (1,), generator=gen))
+        return {"audio": audio[start:start + seg].clone(), "path": str(path)}
+
+
+def collate(batch: list[dict]) -> dict:
+    """Items to {'audio': (B, 1, T) float32, 'lengths': (B,) int64, 'path': [str]}; pads to the longest."""
+    lengths = torch.tensor([item["audio"].numel() for item in batch], dtype=torch.int64)
+    longest = int(lengths.max())
+    audio = torch.zeros(len(batch), 1, longest, dtype=torch.float32)
+    for row, item in enumerate(batch):
+        audio[row, 0, : item["audio"].numel()] = item["audio"]
+    return {"audio": audio, "lengths": lengths, "path": [item["path"] for item in batch]}
+
+
+def build_dataset(files: Sequence[str | Path], sampling_rate: int, segment_size: int | None = None,
+                  hop_size: int = 256, train: bool = True, seed: int = 0,
+                  name: str = "dataset") -> AudioDataset:
+    """An AudioDataset of the usable `files`: skips broken files with a warning count.
+
+    Each broken file (missing, unreadable, empty, shorter than one hop; see `check_audio_files`)
+    gets one warning line with its reason, then one line counts them; raises if none are left.
+    """
+    files = list(files)
+    if not files:
+        raise ValueError(f"{name}: no audio files given")
+    headers, broken = scan_audio_files(files, min_samples=hop_size, sampling_rate=sampling_rate)
+    for path, reason in broken:
+        log.warning("%s: skipping %s: %s", name, path, reason)
+    if broken:
+        log.warning("%s: skipped %d broken of %d files; %d left", name, len(broken), len(files), len(headers))
+    if not headers:
+        shown = "; ".join(f"{p}: {r}" for p, r in broken[:3])
+        raise ValueError(f"{name}: no usable audio files: all {len(files)} are broken ({shown}"
+                         f"{'; ...' if len(broken) > 3 else ''})")
+    _say_conversions(headers, sampling_rate, name)
+    return AudioDataset([h.path for h in headers], sampling_rate, segment_size, hop_size, train, seed)
+
+
+def _say_conversions(headers: list[AudioHeader], sampling_rate: int, name: str) -> None:
+    """One warning each for files that loading will resample or mix down to mono, with an example."""
+    rates = Counter(h.sampling_rate for h in headers if h.sampling_rate != sampling_rate)
+    if rates:
+        example = next(h.path for h in headers if h.sampling_rate != sampling_rate)
+        shown = ", ".join(f"{n} at {rate} Hz" for rate, n in sorted(rates.items()))
+        log.warning("%s: %d of %d files will be resampled to %d Hz as they load (%s; e.g. %s)",
+                    name, rates.total(), len(headers), sampling_rate, shown, example)
+    multi = [h for h in headers if h.channels > 1]
+    if multi:
+        log.warning("%s: %d of %d files have several channels and will be mixed down to mono (e.g. %s)",
+                    name, len(multi), len(headers), multi[0].path)
