@@ -149,27 +149,49 @@ def anti_alias_activation(x: Tensor, up_filter: Tensor, down_filter: Tensor, alp
     return lowpass_downsample1d(a, down_filter, down_ratio).to(x.dtype)
 
 
+def replicate_pad_adjoint(grad: Tensor, left: int, right: int) -> Tensor:
+    """Adjoint of replicate padding along the last axis: the gradient of the padded signal
+    (length L + left + right) folded back onto the L samples (the pads add into the end samples)."""
+    length = grad.shape[-1] - left - right
+    if length == 1:
+        return grad.sum(-1, keepdim=True)
+    first = grad[..., : left + 1].sum(-1, keepdim=True)
+    last = grad[..., left + length - 1:].sum(-1, keepdim=True)
+    return torch.cat([first, grad[..., left + 1: left + length - 1], last], dim=-1)
+
+
 def anti_alias_activation_backward(
     grad: Tensor, x: Tensor, up_filter: Tensor, down_filter: Tensor, alpha: Tensor,
     beta: Tensor | None, logscale: bool, up_ratio: int = 2, down_ratio: int = 2,
-    create_graph: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
-    """(dx, dα, dβ) of `anti_alias_activation` by autograd through the reference (dβ None for Snake).
+    """Closed-form gradients (dx, dα, dβ) of `anti_alias_activation` (dβ None for Snake).
 
-    With `create_graph` the results are differentiable functions of the given tensors (double
-    backward); otherwise the inputs are detached and the results carry no graph.
+    Each stage's adjoint in turn: strided convolution → transposed convolution, replicate padding
+    → folding the pads onto the end samples, crop → zero padding, and Snake through
+    `snake_backward`. Built from differentiable ops, so it also serves double backward.
     """
-    def leaf(t: Tensor | None) -> Tensor | None:
-        if t is None:
-            return None
-        if create_graph and t.requires_grad:
-            return t
-        return t.detach().requires_grad_()
-
-    xl, al, bl = leaf(x), leaf(alpha), leaf(beta)
-    with torch.enable_grad():
-        y = anti_alias_activation(xl, up_filter.detach(), down_filter.detach(), al, bl, logscale,
-                                  up_ratio, down_ratio)
-        inputs = [xl, al] + ([] if bl is None else [bl])
-        grads = torch.autograd.grad(y, inputs, grad, create_graph=create_graph)
-    return grads[0], grads[1], None if bl is None else grads[2]
+    dt = compute_dtype(x)
+    xc, g = x.to(dt), grad.to(dt)
+    channels, length = x.shape[1], x.shape[-1]
+    # forward up to the activation's input (recomputed from x)
+    u = upsample1d(xc, up_filter, up_ratio)
+    # low-pass + downsample, transposed
+    k_down = down_filter.numel()
+    pad_left, pad_right = k_down // 2 - int(k_down % 2 == 0), k_down // 2
+    w_down = down_filter.reshape(1, 1, k_down).to(dt).expand(channels, 1, k_down)
+    d_padded = F.conv_transpose1d(g, w_down, stride=down_ratio, groups=channels)
+    padded_length = u.shape[-1] + pad_left + pad_right
+    d_padded = F.pad(d_padded, (0, padded_length - d_padded.shape[-1]))
+    d_act = replicate_pad_adjoint(d_padded, pad_left, pad_right)
+    # Snake / SnakeBeta
+    d_u, d_alpha, d_beta = snake_backward(d_act, u, alpha, beta, 1, logscale)
+    # upsample, transposed: crop → zero pad, ratio·conv_transpose → ratio·conv, pad → fold
+    k_up = up_filter.numel()
+    pad = k_up // up_ratio - 1
+    crop_left = pad * up_ratio + (k_up - up_ratio) // 2
+    crop_right = pad * up_ratio + (k_up - up_ratio + 1) // 2
+    w_up = up_filter.reshape(1, 1, k_up).to(dt).expand(channels, 1, k_up)
+    d_full = F.pad(up_ratio * d_u, (crop_left, crop_right))
+    d_xp = F.conv1d(d_full, w_up, stride=up_ratio, groups=channels)
+    dx = replicate_pad_adjoint(d_xp[..., : length + 2 * pad], pad, pad)
+    return dx.to(x.dtype), d_alpha, d_beta

@@ -1,5 +1,7 @@
 """nn.Modules users import into their own models."""
 
+from .amp import AMPBlock1, AMPBlock2
+from .anti_alias import AntiAliasActivation1d
 from .init import (
     snake_correction_scale,
     snake_gain,
@@ -12,6 +14,9 @@ from .init import (
 from .snake import Snake, SnakeBeta
 
 __all__ = [
+    "AMPBlock1",
+    "AMPBlock2",
+    "AntiAliasActivation1d",
     "Snake",
     "SnakeBeta",
     "snake_correction_scale",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -41,7 +41,6 @@ class TrainOptions:
     num_workers: int = 2
     device: str = "auto"
     seed: int = 1234
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "bf16"):

@@ -1,0 +1,172 @@
+"""Checkpoints: atomic save, clear load errors, and NVIDIA BigVGAN checkpoints giving NVIDIA's audio."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from vocoder import checkpoint
+from vocoder.checkpoint import (CheckpointError, load_checkpoint, load_generator, save_checkpoint,
+                                save_generator)
+from vocoder.models import Generator
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
+
+
+@pytest.fixture(autouse=True)
+def _no_onednn():
+    """oneDNN compiles a kernel for each new conv shape; with many small shapes that dominates the run time."""
+    with torch.backends.mkldnn.flags(enabled=False):
+        yield
+
+
+def model_config(name: str) -> dict:
+    return yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+
+
+def nvidia_generator(config: dict, seed: int):
+    """NVIDIA's generator (reference activations) with seeded random weights and α/β."""
+    bigvgan = pytest.importorskip("bigvgan.bigvgan")
+    env = pytest.importorskip("bigvgan.env")
+    torch.manual_seed(seed)
+    model = bigvgan.BigVGAN(env.AttrDict(dict(config)), use_cuda_kernel=False).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("alpha", "beta")):
+                p.add_(0.3 * torch.randn_like(p))
+            elif name.endswith("weight_g"):
+                p.mul_(1 + 0.2 * torch.rand_like(p))
+        model.conv_post.weight_g.mul_(10)  # audio of std ~0.1-0.5 rather than ~0.02: a stricter comparison
+    return model
+
+
+def save_like_nvidia(model, config: dict, folder: Path) -> Path:
+    folder.mkdir()
+    torch.save({"generator": model.state_dict()}, folder / "bigvgan_generator.pt")
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize("name,frames,sources", [
+    ("bigvgan_v2_24khz_100band_256x", 4, ("folder",)),  # the 112 M models: one load, a short mel
+    ("bigvgan_base_24khz_100band", 4, ("file",)),
+    ("tiny", 16, ("folder", "file")),
+])
+def test_nvidia_checkpoint_gives_nvidia_audio(torch_backend, tmp_path, name, frames, sources):
+    config = model_config(name)
+    theirs = nvidia_generator(config, seed=len(name))
+    folder = save_like_nvidia(theirs, config, tmp_path / name)
+    mel = torch.randn(1, config["num_mels"], frames, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = theirs(mel)
+    del theirs
+    assert expected.std() > 0.05 and (expected.abs() < 0.99).float().mean() > 0.5  # neither silent nor clipped
+    for source in sources:
+        ours = load_generator(folder if source == "folder" else folder / "bigvgan_generator.pt").eval()
+        with torch.no_grad():
+            y = ours(mel)
+        del ours
+        assert y.shape == (1, 1, frames * config["hop_size"])
+        assert (y - expected).abs().max().item() <= 1e-4
+
+
+def test_nvidia_checkpoint_without_weight_norm(torch_backend, tmp_path):
+    config = {**model_config("tiny"), "upsample_initial_channel": 16}
+    theirs = nvidia_generator(config, seed=3)
+    mel = torch.randn(1, 100, 4)
+    with torch.no_grad():
+        expected = theirs(mel)
+    theirs.remove_weight_norm()
+    ours = load_generator(save_like_nvidia(theirs, config, tmp_path / "plain")).eval()
+    with torch.no_grad():
+        assert (ours(mel) - expected).abs().max().item() <= 1e-5
+
+
+def test_fused_path_matches_reference(triton_device, monkeypatch):
+    # the tiny config cut to two upsamplings and one AMP block each: the interpreter is slow
+    config = {**model_config("tiny"), "upsample_rates": [4, 4], "upsample_kernel_sizes": [8, 8], "hop_size": 16,
+              "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3]]}
+    torch.manual_seed(4)
+    model = Generator.from_config(config).eval().to(triton_device)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("alpha", "beta")):
+                p.normal_(0.0, 0.3)
+    mel = torch.randn(1, 100, 2, device=triton_device)
+    with torch.no_grad():
+        fused = model(mel)
+        monkeypatch.setenv("VOCODER_BACKEND", "torch")
+        reference = model(mel)
+    assert (fused - reference).abs().max().item() <= 1e-4
+
+
+def test_round_trip_and_training_checkpoints(tmp_path):
+    torch.manual_seed(5)
+    model = Generator.from_config({**model_config("tiny"), "upsample_initial_channel": 16}).eval()
+    mel = torch.randn(1, 100, 3)
+    save_generator(tmp_path / "g.pt", model)
+    state = load_checkpoint(tmp_path / "g.pt")
+    assert set(state) == {"generator", "config"} and state["config"]["sampling_rate"] == 24000
+    loaded = load_generator(tmp_path / "g.pt").eval()
+    assert loaded.config == model.config
+    with torch.no_grad():
+        assert torch.equal(loaded(mel), model(mel))
+    # a training checkpoint: the run config holds the model config under `model`
+    save_checkpoint(tmp_path / "step.pt", generator=model.state_dict(), step=7,
+                    config={"model": model.config, "train": {"batch_size": 4}})
+    with torch.no_grad():
+        assert torch.equal(load_generator(tmp_path / "step.pt").eval()(mel), model(mel))
+
+
+def test_interrupted_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, step=1, weights=torch.ones(3))
+    before = path.read_bytes()
+
+    def failing_save(obj, f, *args, **kwargs):
+        f.write(b"partial bytes")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.torch, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, step=2, weights=torch.zeros(3))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temp file left behind
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1
+
+
+def test_load_errors_name_the_file(tmp_path):
+    missing = tmp_path / "nope.pt"
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        load_checkpoint(missing)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(CheckpointError, match="garbage.pt"):
+        load_checkpoint(garbage)
+    tensor_only = tmp_path / "tensor.pt"
+    torch.save(torch.ones(2), tensor_only)
+    with pytest.raises(CheckpointError, match="tensor.pt.*Tensor"):
+        load_checkpoint(tensor_only)
+    with pytest.raises(FileNotFoundError, match="bigvgan_generator.pt"):
+        load_generator(tmp_path)
+    no_config = tmp_path / "weights_only.pt"
+    torch.save({"generator": {}}, no_config)
+    with pytest.raises(CheckpointError, match="config"):
+        load_generator(no_config)
+
+
+def test_mismatched_weights_name_the_keys(tmp_path):
+    config = {**model_config("tiny"), "upsample_initial_channel": 16}
+    state = Generator.from_config(config).state_dict()
+    state.pop("conv_pre.bias")
+    state["extra.weight"] = torch.ones(1)
+    save_checkpoint(tmp_path / "bad.pt", generator=state, config={**config, "upsample_initial_channel": 32})
+    with pytest.raises(CheckpointError) as info:
+        load_generator(tmp_path / "bad.pt")
+    message = str(info.value)
+    assert "bad.pt" in message and "missing: conv_pre.bias" in message
+    assert "unexpected: extra.weight" in message
+    assert "wrong shape: " in message and "conv_pre.parametrizations.weight.original0 (16, 1, 1) (model (32, 1, 1))" in message

@@ -1,0 +1,122 @@
+"""Generator: the published BigVGAN shapes (parameter counts), output length, options, checkpointing."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from vocoder.models import Generator
+from vocoder.models import generator as generator_module
+
+
+@pytest.fixture(autouse=True)
+def _no_onednn():
+    """oneDNN compiles a kernel for each new conv shape; with many small shapes that dominates the run time."""
+    with torch.backends.mkldnn.flags(enabled=False):
+        yield
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
+
+# Parameters with weight norm (g and v counted), from NVIDIA's own `bigvgan.BigVGAN` (2.4.1) built
+# from the same config.json values; the README of NVIDIA/BigVGAN rounds them to 112M / 122M / 14M.
+NVIDIA_PARAMETERS = {
+    "bigvgan_v2_22khz_80band_256x": 112_231_249,
+    "bigvgan_v2_22khz_80band_fmax8k_256x": 112_231_249,
+    "bigvgan_v2_24khz_100band_256x": 112_446_289,
+    "bigvgan_v2_44khz_128band_256x": 112_747_345,
+    "bigvgan_v2_44khz_128band_512x": 122_184_529,
+    "bigvgan_22khz_80band": 112_231_250,
+    "bigvgan_24khz_100band": 112_446_290,
+    "bigvgan_base_22khz_80band": 13_953_474,
+    "bigvgan_base_24khz_100band": 14_025_154,
+    "tiny": 154_745,
+}
+
+
+def model_config(name: str) -> dict:
+    return yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+
+
+def test_every_config_is_counted():
+    assert {p.stem for p in CONFIGS.glob("*.yaml")} == set(NVIDIA_PARAMETERS)
+
+
+@pytest.mark.parametrize("name", sorted(NVIDIA_PARAMETERS))
+def test_parameter_count_and_hop(name):
+    config = model_config(name)
+    with torch.device("meta"):
+        model = Generator.from_config(config)
+    assert sum(p.numel() for p in model.parameters()) == NVIDIA_PARAMETERS[name]
+    assert model.hop_length == config["hop_size"]
+    for key in ("sampling_rate", "n_fft", "hop_size", "win_size", "fmin", "fmax"):
+        assert key in model.config  # mel settings travel with the model into checkpoints
+
+
+@pytest.mark.parametrize("resblock,tanh", [("2", False), (1, True)])
+def test_output_length_is_frames_times_hop(resblock, tanh):
+    torch.manual_seed(0)
+    config = {**model_config("tiny"), "resblock": resblock, "use_tanh_at_final": tanh,
+              "upsample_initial_channel": 16}
+    model = Generator.from_config(config).eval()
+    for frames in (1, 3):
+        with torch.no_grad():
+            y = model(torch.randn(2, config["num_mels"], frames))
+        assert y.shape == (2, 1, frames * 256)
+        assert y.abs().max() <= 1.0
+
+
+def test_from_config_ignores_unknown_keys_and_checks_values():
+    base = {**model_config("tiny"), "upsample_initial_channel": 16, "batch_size": 4, "seed": 1234}
+    assert Generator.from_config(base).config["batch_size"] == 4
+    with pytest.raises(ValueError, match="resblock"):
+        Generator.from_config({**base, "resblock": "3"})
+    with pytest.raises(ValueError, match="activation"):
+        Generator.from_config({**base, "activation": "relu"})
+    with pytest.raises(ValueError, match="equal length"):
+        Generator.from_config({**base, "upsample_kernel_sizes": [8, 8]})
+    with pytest.raises(ValueError, match="hop_size=512"):
+        Generator.from_config({**base, "hop_size": 512})
+    with pytest.raises(ValueError, match=r"\(batch, 100, frames\)"):
+        Generator.from_config(base)(torch.randn(1, 80, 4))
+
+
+def test_activation_checkpointing_same_numbers(monkeypatch):
+    calls = []
+    real = generator_module.checkpoint
+    monkeypatch.setattr(generator_module, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    config = {**model_config("tiny"), "upsample_initial_channel": 16, "upsample_rates": [4, 4],
+              "upsample_kernel_sizes": [8, 8], "hop_size": 16}
+    torch.manual_seed(1)
+    plain = Generator.from_config(config)
+    checkpointed = Generator.from_config({**config, "activation_checkpointing": True})
+    checkpointed.load_state_dict(plain.state_dict())
+    mel = torch.randn(1, config["num_mels"], 4)
+    results = []
+    for model in (plain, checkpointed):
+        y = model(mel)
+        y.pow(2).sum().backward()
+        results.append((y.detach(), [p.grad for p in model.parameters()]))
+    assert len(calls) == len(checkpointed.resblocks)
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=0, atol=0)
+    for got, want in zip(results[1][1], results[0][1]):
+        torch.testing.assert_close(got, want)
+    with torch.no_grad():
+        checkpointed(mel)  # no checkpointing without autograd
+    checkpointed.eval()(mel)  # nor in eval mode
+    assert len(calls) == len(checkpointed.resblocks)
+
+
+def test_remove_weight_norm_keeps_output():
+    torch.manual_seed(2)
+    model = Generator.from_config({**model_config("tiny"), "upsample_initial_channel": 16}).eval()
+    mel = torch.randn(1, 100, 3)
+    with torch.no_grad():
+        before = model(mel)
+        model.remove_weight_norm()
+        model.remove_weight_norm()
+        after = model(mel)
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
+    assert not any("parametrizations" in k for k in model.state_dict())
+    assert "ups.0.0.weight" in model.state_dict() and "conv_post.bias" not in model.state_dict()

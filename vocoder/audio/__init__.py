@@ -1,0 +1,19 @@
+"""Audio: BigVGAN-compatible log-mel spectrogram, constant-Q transform, audio file I/O, resampling."""
+
+from .cqt import ConstantQTransform
+from .io import AudioError, AudioInfo, load_audio, resample, save_audio
+from .mel import MelSpectrogram, mel_filterbank, mel_spectrogram, num_frames, stft_magnitude
+
+__all__ = [
+    "AudioError",
+    "AudioInfo",
+    "ConstantQTransform",
+    "MelSpectrogram",
+    "load_audio",
+    "mel_filterbank",
+    "mel_spectrogram",
+    "num_frames",
+    "resample",
+    "save_audio",
+    "stft_magnitude",
+]

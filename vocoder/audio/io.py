@@ -1,0 +1,160 @@
+"""Audio file reading (soundfile; resampled and mixed down as asked, and saying so) and atomic wav writing."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+PCM16_SCALE = 32767.0  # BigVGAN's MAX_WAV_VALUE: full scale maps to ±32767, never to -32768
+_WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+_SUBTYPES = ("PCM_16", "FLOAT")
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used: the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What `load_audio` found in a file and what it did to it."""
+
+    path: str
+    sampling_rate: int  # of the returned samples
+    original_sampling_rate: int  # of the file
+    channels: int  # in the file
+    num_samples: int  # returned, per channel
+    resampled: bool
+    mixed_down: bool
+
+    @property
+    def notes(self) -> list[str]:
+        """Human-readable lines for what was changed (empty when the file was used as it is)."""
+        out = []
+        if self.mixed_down:
+            out.append(f"{self.path}: mixed {self.channels} channels down to mono")
+        if self.resampled:
+            out.append(
+                f"{self.path}: resampled from {self.original_sampling_rate} Hz "
+                f"to {self.sampling_rate} Hz"
+            )
+        return out
+
+
+def resample(wav: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
+    """Band-limited resampling along the last axis (torchaudio's windowed sinc); a no-op at equal rates."""
+    if orig_sr == new_sr:
+        return wav
+    return AF.resample(wav, int(orig_sr), int(new_sr))
+
+
+def load_audio(
+    path: str | os.PathLike, sampling_rate: int, mono: bool = True
+) -> tuple[torch.Tensor, AudioInfo]:
+    """Read wav/flac/ogg as float32 in [-1, 1] at sampling_rate: (T,) when mono, else (C, T).
+
+    Raises FileNotFoundError for a missing file and AudioError for one that is unreadable, empty
+    or holds NaN/Inf samples; every message names the file.
+    """
+    if int(sampling_rate) != sampling_rate or sampling_rate <= 0:
+        raise ValueError(f"sampling_rate must be a positive integer, got {sampling_rate!r}")
+    name = os.fspath(path)
+    p = Path(name)
+    if not p.exists():
+        raise FileNotFoundError(f"{name}: audio file not found")
+    if p.is_dir():
+        raise AudioError(f"{name}: is a directory, not an audio file")
+    try:
+        data, file_sr = sf.read(name, dtype="float32", always_2d=True)
+    except Exception as err:  # libsndfile's errors vary by format; keep its reason
+        raise AudioError(f"{name}: cannot read audio ({err})") from err
+    frames, channels = data.shape
+    if frames == 0:
+        raise AudioError(f"{name}: contains no audio samples (zero length)")
+    bad = int(np.count_nonzero(~np.isfinite(data)))
+    if bad:
+        raise AudioError(
+            f"{name}: {bad} of {data.size} samples are NaN or Inf; the file is corrupt or was "
+            "written from a diverged model"
+        )
+    wav = torch.from_numpy(np.ascontiguousarray(data.T))  # (C, T)
+    mixed_down = mono and channels > 1
+    if mono:
+        wav = wav.mean(dim=0)
+    wav = resample(wav, file_sr, int(sampling_rate)).contiguous()
+    info = AudioInfo(
+        path=name,
+        sampling_rate=int(sampling_rate),
+        original_sampling_rate=int(file_sr),
+        channels=channels,
+        num_samples=wav.shape[-1],
+        resampled=file_sr != sampling_rate,
+        mixed_down=mixed_down,
+    )
+    return wav, info
+
+
+def _to_numpy(wav: torch.Tensor | np.ndarray, name: str) -> np.ndarray:
+    """(T,) or (C, T) samples → float32 array of shape (T, C) for soundfile."""
+    if isinstance(wav, torch.Tensor):
+        wav = wav.detach().to("cpu", torch.float32).numpy()
+    arr = np.asarray(wav, dtype=np.float32)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    elif arr.ndim == 2:
+        arr = arr.T
+    else:
+        raise ValueError(f"{name}: expected audio of shape (T,) or (C, T), got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name}: refusing to write zero-length audio")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: refusing to write audio with NaN or Inf samples")
+    return arr
+
+
+def save_audio(
+    path: str | os.PathLike,
+    wav: torch.Tensor | np.ndarray,
+    sampling_rate: int,
+    subtype: str = "PCM_16",
+    overwrite: bool = False,
+) -> Path:
+    """Write (T,) or (C, T) audio clipped to [-1, 1] as 16-bit PCM (or FLOAT) wav, atomically.
+
+    The file appears complete or not at all (temp file + os.replace); an existing file is kept
+    unless overwrite=True.
+    """
+    name = os.fspath(path)
+    p = Path(name)
+    fmt = _WRITE_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{name}: can write {sorted(_WRITE_FORMATS)} files only")
+    if subtype not in _SUBTYPES:
+        raise ValueError(f"{name}: subtype must be one of {_SUBTYPES}, got {subtype!r}")
+    if fmt == "FLAC" and subtype == "FLOAT":
+        raise ValueError(f"{name}: FLAC holds integer samples only; use PCM_16 or a .wav path")
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"{name}: already exists; pass overwrite=True to replace it")
+    arr = np.clip(_to_numpy(wav, name), -1.0, 1.0)
+    if subtype == "PCM_16":
+        arr = np.round(arr * PCM16_SCALE).astype(np.int16)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            sf.write(f, arr, int(sampling_rate), format=fmt, subtype=subtype)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; give a written file's usual permissions
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p

@@ -1,0 +1,259 @@
+"""GPU check and benchmark of the fused anti-aliased activation (upsample ×2 → SnakeBeta → low-pass ↓2).
+
+    python -m vocoder.bench.anti_alias_check [--quick] [--sweep]
+
+1. Accuracy: the fused kernels (the variants of `anti_alias.VARIANT`, and the gather variant with
+   `anti_alias.FAST_TRIG`: MUFU sin/cos) against a float64 oracle
+   computed on the GPU from the same rounded inputs (the plain-PyTorch reference in fp64: forward,
+   and the closed-form backward), at real sizes and odd lengths, fp32/fp16/bf16; values, dx, dα, dβ.
+2. Timing and memory at the real sizes: forward (no grad) and forward + backward medians
+   (triton.testing.do_bench), and the fwd+bwd peak allocation above the inputs, for the fused
+   variants, the eager reference and the torch.compile'd reference.
+3. With --sweep, the gather variant's tile (R windows × W positions, warps) and the recompute
+   variant's block at the main shape.
+
+Prints markdown tables (the timing table last) and writes them to $OUT/anti_alias.md when OUT is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import time
+import zlib
+from pathlib import Path
+
+import torch
+
+from ..kernels import anti_alias as aa
+from ..kernels import reference
+from .measure import copy_bandwidth_gbs, guarded, median_ms, peak_mib
+from .report import environment, markdown
+
+DEVICE = "cuda"
+MAIN_SHAPE = (4, 96, 65536)
+REAL_SHAPES = [MAIN_SHAPE, (1, 1536, 16384), (16, 24, 262144)]
+ODD_SHAPES = [(2, 3, 1), (2, 5, 13), (3, 4, 1001), (1, 8, 12347), (2, 2, 416 * 3 + 5)]
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# relative-norm tolerances vs the float64 oracle (as in tests/numerics.py)
+VALUE_TOL = {"fp32": 1e-5, "fp16": 1e-3, "bf16": 8e-3}
+PARAM_GRAD_TOL = 1e-4
+# kernel settings compared: module attributes of vocoder.kernels.anti_alias
+SETTINGS = {
+    "gather": dict(VARIANT="gather", FAST_TRIG=False),
+    "recompute": dict(VARIANT="recompute", FAST_TRIG=False),
+    "gather-fasttrig": dict(VARIANT="gather", FAST_TRIG=True),
+}
+DEFAULTS = {k: getattr(aa, k) for k in ("VARIANT", "FAST_TRIG", "GATHER_R", "GATHER_W", "GATHER_WARPS",
+                                        "RECOMPUTE_BLOCK", "RECOMPUTE_WARPS")}
+
+
+def use(**settings) -> None:
+    """Set kernel choices (anti_alias module attributes); use() restores the defaults."""
+    for k, v in {**DEFAULTS, **settings}.items():
+        setattr(aa, k, v)
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double(), b.double()
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        return float("inf")
+    denom = b.norm().item()
+    return (a - b).norm().item() / denom if denom > 0 else (a - b).norm().item()
+
+
+def filters() -> tuple[torch.Tensor, torch.Tensor]:
+    f = reference.kaiser_sinc_filter1d(0.25, 0.3, 12).to(DEVICE)
+    return f, f.clone()
+
+
+def make_inputs(shape, dtype, use_beta=True, logscale=True, seed=0):
+    """Fresh random inputs: x ~ 3·N(0, 1), per-channel α, β (logs around 0 for logscale), dy ~ N(0, 1)."""
+    gen = torch.Generator(device=DEVICE).manual_seed(seed)
+    channels = shape[1]
+    x = (3 * torch.randn(shape, device=DEVICE, generator=gen)).to(dtype)
+    g = torch.randn(shape, device=DEVICE, generator=gen).to(dtype)
+    if logscale:
+        a = 0.5 * torch.randn(channels, device=DEVICE, generator=gen)
+        b = 0.5 * torch.randn(channels, device=DEVICE, generator=gen) if use_beta else None
+    else:
+        a = 0.2 + torch.rand(channels, device=DEVICE, generator=gen)
+        b = 0.2 + torch.rand(channels, device=DEVICE, generator=gen) if use_beta else None
+    return x, a, b, g
+
+
+def fused_values_and_grads(x, fu, fd, a, b, g, logscale, variant):
+    use(**SETTINGS[variant])
+    xr = x.detach().clone().requires_grad_()
+    ar = a.detach().clone().requires_grad_()
+    br = None if b is None else b.detach().clone().requires_grad_()
+    y = aa.anti_alias_activation(xr, fu, fd, ar, br, logscale)
+    y.backward(g)
+    return y.detach(), xr.grad, ar.grad, None if br is None else br.grad
+
+
+def oracle(x, fu, fd, a, b, g, logscale):
+    """Float64 on the GPU from the same (rounded) inputs: reference forward and closed-form backward."""
+    d = torch.float64
+    x64, a64, g64 = x.to(d), a.to(d), g.to(d)
+    b64 = None if b is None else b.to(d)
+    y = reference.anti_alias_activation(x64, fu.to(d), fd.to(d), a64, b64, logscale)
+    dx, da, db = reference.anti_alias_activation_backward(g64, x64, fu.to(d), fd.to(d), a64, b64, logscale)
+    return y, dx, da, db
+
+
+def accuracy_rows(quick: bool) -> list[dict]:
+    fu, fd = filters()
+    rows = []
+    shapes = [(2, 8, 4096)] + ODD_SHAPES[:2] if quick else REAL_SHAPES + ODD_SHAPES
+    cases = [(s, dn, True, True) for s in shapes for dn in DTYPES]
+    cases.append(((2, 5, 13), "fp32", False, False))  # Snake, linear parameters
+    for seed, (shape, dname, use_beta, logscale) in enumerate(cases):
+        dtype = DTYPES[dname]
+        x, a, b, g = make_inputs(shape, dtype, use_beta, logscale, seed)
+        ref = oracle(x, fu, fd, a, b, g, logscale)
+        variants = list(SETTINGS) if (dname == "fp32" or shape in ODD_SHAPES[:2]) \
+            else ["gather", "gather-fasttrig"]
+        for variant in variants:
+            out = fused_values_and_grads(x, fu, fd, a, b, g, logscale, variant)
+            errs = [rel_err(o, r) if r is not None else 0.0 for o, r in zip(out, ref)]
+            ok = (errs[0] < VALUE_TOL[dname] and errs[1] < VALUE_TOL[dname]
+                  and errs[2] < PARAM_GRAD_TOL and errs[3] < PARAM_GRAD_TOL
+                  and out[0].dtype == dtype and out[1].dtype == dtype)
+            rows.append({
+                "shape": "x".join(map(str, shape)), "dtype": dname,
+                "act": ("snakebeta" if use_beta else "snake") + ("-log" if logscale else ""),
+                "variant": variant, "err_y": errs[0], "err_dx": errs[1], "err_dalpha": errs[2],
+                "err_dbeta": errs[3] if use_beta else "", "max_abs_y": (out[0].double() - ref[0]).abs().max().item(),
+                "ok": "yes" if ok else "NO",
+            })
+            del out
+        del ref, x, a, b, g
+        gc.collect()
+        if DEVICE == "cuda":
+            torch.cuda.empty_cache()
+    use()
+    return rows
+
+
+def _impls(logscale: bool):
+    """name → (kernel settings, function of (x, up_filter, down_filter, α, β))."""
+    def fused(x, fu, fd, a, b):
+        return aa.anti_alias_activation(x, fu, fd, a, b, logscale)
+
+    def eager(x, fu, fd, a, b):
+        return reference.anti_alias_activation(x, fu, fd, a, b, logscale)
+
+    impls = {f"fused-{name}": (settings, fused) for name, settings in SETTINGS.items()}
+    return {**impls, "eager": ({}, eager), "compiled": ({}, torch.compile(eager, fullgraph=True))}
+
+
+def timing_rows(quick: bool, bandwidth: float) -> list[dict]:
+    fu, fd = filters()
+    rows = []
+    shapes = [(2, 8, 4096)] if quick else REAL_SHAPES
+    impls = _impls(logscale=True)
+    for shape in shapes:
+        for dname, dtype in DTYPES.items():
+            if shape != MAIN_SHAPE and dname != "fp32":
+                continue
+            x, a, b, g = make_inputs(shape, dtype, seed=zlib.crc32(f"{shape}{dname}".encode()))
+            x.requires_grad_(), a.requires_grad_(), b.requires_grad_()
+            x_bytes = x.numel() * x.element_size()
+            floor = 2 * x_bytes / bandwidth / 1e6  # read x, write y
+            for name, (settings, fn) in impls.items():
+                if name == "compiled" and not (shape == MAIN_SHAPE and dname == "fp32"):
+                    continue  # compile time: the compiled reference is timed at the main shape, fp32
+                t0 = time.time()
+                use(**settings)
+
+                def forward():
+                    with torch.no_grad():
+                        return fn(x, fu, fd, a, b)
+
+                def step():
+                    fn(x, fu, fd, a, b).backward(g)
+
+                fwd = guarded(lambda: median_ms(forward))
+                both = guarded(lambda: median_ms(step, grad_to_none=[x, a, b]))
+                peak = guarded(lambda: peak_mib(step))
+                x.grad = a.grad = b.grad = None
+                rows.append({
+                    "shape": "x".join(map(str, shape)), "dtype": dname, "impl": name,
+                    "fwd_ms": fwd, "fwd_vs_floor": fwd / floor if isinstance(fwd, float) else "",
+                    "fwd+bwd_ms": both, "fwd+bwd_peak_MiB": peak,
+                    "peak_vs_x": peak * 2**20 / x_bytes if isinstance(peak, float) else "",
+                    "wall_s": round(time.time() - t0, 1),
+                })
+                print(rows[-1], flush=True)
+            del x, a, b, g
+            gc.collect()
+            torch.cuda.empty_cache()
+    use()
+    return rows
+
+
+def sweep_rows() -> list[dict]:
+    """Tile choices at the main shape, fp32 SnakeBeta (logscale)."""
+    fu, fd = filters()
+    x, a, b, g = make_inputs(MAIN_SHAPE, torch.float32, seed=7)
+    x.requires_grad_(), a.requires_grad_(), b.requires_grad_()
+    configs = [dict(VARIANT="gather", FAST_TRIG=fast, GATHER_R=r, GATHER_W=w, GATHER_WARPS=nw)
+               for fast in (False, True)
+               for r, w, nw in [(8, 32, 4), (16, 32, 4), (32, 32, 8), (16, 32, 8), (8, 64, 4), (16, 64, 4)]]
+    configs += [dict(VARIANT="recompute", RECOMPUTE_BLOCK=blk, RECOMPUTE_WARPS=nw)
+                for blk, nw in [(128, 4), (256, 4), (256, 8), (512, 8)]]
+    rows = []
+    for cfg in configs:
+        use(**cfg)
+
+        def forward():
+            with torch.no_grad():
+                return aa.anti_alias_activation(x, fu, fd, a, b, True)
+
+        def step():
+            aa.anti_alias_activation(x, fu, fd, a, b, True).backward(g)
+
+        rows.append({"config": " ".join(f"{k}={v}" for k, v in cfg.items()),
+                     "fwd_ms": guarded(lambda: median_ms(forward)),
+                     "fwd+bwd_ms": guarded(lambda: median_ms(step, grad_to_none=[x, a, b]))})
+        print(rows[-1], flush=True)
+    use()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m vocoder.bench.anti_alias_check", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small shapes only (smoke test)")
+    parser.add_argument("--sweep", action="store_true", help="also time tile choices at the main shape")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        parser.error("this check runs the Triton kernels on a CUDA device")
+    start = time.time()
+    env = environment()
+    header = "anti_alias_check: " + ", ".join(f"{k} {v}" for k, v in env.items())
+    bandwidth = copy_bandwidth_gbs(2**26 if args.quick else 2**30)
+    acc = accuracy_rows(args.quick)
+    print("\n## accuracy vs float64 oracle (relative norm errors)\n\n" + markdown(acc), flush=True)
+    sweep = sweep_rows() if args.sweep else []
+    timing = timing_rows(args.quick, bandwidth)
+    parts = [header, f"copy bandwidth {bandwidth:.0f} GB/s; total {time.time() - start:.0f} s",
+             "## accuracy vs float64 oracle (relative norm errors)", markdown(acc)]
+    if sweep:
+        parts += ["## tile sweep, fp32 SnakeBeta " + "x".join(map(str, MAIN_SHAPE)), markdown(sweep)]
+    parts += ["## timing (ms, median) and fwd+bwd peak memory above the inputs", markdown(timing)]
+    text = "\n\n".join(parts) + "\n"
+    failed = [r for r in acc if r["ok"] != "yes"]
+    if failed:
+        text += f"\n**{len(failed)} accuracy rows out of tolerance**\n"
+    out = os.environ.get("OUT")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "anti_alias.md").write_text(text)
+    print("\n" + text)
+
+
+if __name__ == "__main__":
+    main()

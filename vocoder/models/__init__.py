@@ -1,0 +1,20 @@
+"""Models built from the layers: the generator, discriminators and losses."""
+
+from .generator import Generator
+from .discriminators import (
+    MultiPeriodDiscriminator,
+    MultiResolutionDiscriminator,
+    MultiScaleSubbandCQTDiscriminator,
+)
+from .losses import MultiScaleMelSpectrogramLoss, discriminator_loss, feature_loss, generator_loss
+
+__all__ = ["Generator"]
+__all__ += [
+    "MultiPeriodDiscriminator",
+    "MultiResolutionDiscriminator",
+    "MultiScaleSubbandCQTDiscriminator",
+    "MultiScaleMelSpectrogramLoss",
+    "discriminator_loss",
+    "feature_loss",
+    "generator_loss",
+]

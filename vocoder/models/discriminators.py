@@ -1,0 +1,318 @@
+"""BigVGAN's discriminators: multi-period (MPD), multi-resolution (MRD), multi-scale sub-band CQT (v2).
+
+Submodule and buffer names follow NVIDIA BigVGAN, so its discriminator state dicts load as they are
+(legacy weight-norm keys `weight_g`/`weight_v` are mapped by `vocoder.layers.weight_norm`). Each
+multi-discriminator maps (real, generated) audio of shape (B, 1, T) to BigVGAN's tuple
+(real scores, generated scores, real feature maps, generated feature maps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import spectral_norm
+from torchaudio.transforms import Resample
+
+from ..audio.cqt import ConstantQTransform
+from ..layers.weight_norm import weight_norm
+
+LRELU_SLOPE = 0.1
+Outputs = tuple[list[torch.Tensor], list[torch.Tensor], list[list[torch.Tensor]], list[list[torch.Tensor]]]
+
+
+def _norm(use_spectral_norm: bool):
+    return spectral_norm if use_spectral_norm else weight_norm
+
+
+def _check_pair(y: torch.Tensor, y_hat: torch.Tensor) -> None:
+    for name, t in (("real", y), ("generated", y_hat)):
+        if t.dim() != 3 or t.shape[1] != 1:
+            raise ValueError(f"{name} audio must have shape (B, 1, T), got {tuple(t.shape)}")
+
+
+def _score_pair(discriminators: nn.ModuleList, y: torch.Tensor, y_hat: torch.Tensor) -> Outputs:
+    _check_pair(y, y_hat)
+    y_d_rs, y_d_gs, fmap_rs, fmap_gs = [], [], [], []
+    for d in discriminators:
+        score_r, fmap_r = d(y)
+        score_g, fmap_g = d(y_hat)
+        y_d_rs.append(score_r)
+        y_d_gs.append(score_g)
+        fmap_rs.append(fmap_r)
+        fmap_gs.append(fmap_g)
+    return y_d_rs, y_d_gs, fmap_rs, fmap_gs
+
+
+class DiscriminatorP(nn.Module):
+    """Period discriminator: audio folded into (T / period, period) and scored by 2-D convolutions."""
+
+    def __init__(
+        self,
+        period: int,
+        kernel_size: int = 5,
+        stride: int = 3,
+        use_spectral_norm: bool = False,
+        channel_mult: float = 1,
+    ) -> None:
+        super().__init__()
+        self.period = period
+        norm = _norm(use_spectral_norm)
+        ch = [1] + [int(c * channel_mult) for c in (32, 128, 512, 1024, 1024)]
+        pad = ((kernel_size - 1) // 2, 0)
+        self.convs = nn.ModuleList(
+            norm(nn.Conv2d(ch[i], ch[i + 1], (kernel_size, 1), (stride if i < 4 else 1, 1), padding=pad))
+            for i in range(5)
+        )
+        self.conv_post = norm(nn.Conv2d(ch[-1], 1, (3, 1), 1, padding=(1, 0)))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(B, 1, T) → flattened scores (B, N) and the feature maps of every layer."""
+        b, c, t = x.shape
+        if t % self.period:
+            extra = self.period - t % self.period
+            x = F.pad(x, (0, extra), mode="reflect")
+            t += extra
+        x = x.view(b, c, t // self.period, self.period)
+        fmap = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            fmap.append(x)
+        x = self.conv_post(x)
+        fmap.append(x)
+        return torch.flatten(x, 1, -1), fmap
+
+
+class MultiPeriodDiscriminator(nn.Module):
+    """One DiscriminatorP per period (BigVGAN's `mpd_reshapes`)."""
+
+    def __init__(
+        self,
+        periods: Sequence[int] = (2, 3, 5, 7, 11),
+        use_spectral_norm: bool = False,
+        discriminator_channel_mult: float = 1,
+    ) -> None:
+        super().__init__()
+        self.mpd_reshapes = list(periods)
+        self.discriminators = nn.ModuleList(
+            DiscriminatorP(p, use_spectral_norm=use_spectral_norm, channel_mult=discriminator_channel_mult)
+            for p in self.mpd_reshapes
+        )
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "MultiPeriodDiscriminator":
+        """Build from BigVGAN keys: mpd_reshapes, use_spectral_norm, discriminator_channel_mult."""
+        return cls(
+            periods=config.get("mpd_reshapes", (2, 3, 5, 7, 11)),
+            use_spectral_norm=config.get("use_spectral_norm", False),
+            discriminator_channel_mult=config.get("discriminator_channel_mult", 1),
+        )
+
+    def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> Outputs:
+        """(real, generated) (B, 1, T) → (y_d_rs, y_d_gs, fmap_rs, fmap_gs)."""
+        return _score_pair(self.discriminators, y, y_hat)
+
+
+class DiscriminatorR(nn.Module):
+    """Resolution discriminator: 2-D convolutions over a linear STFT magnitude (rectangular window)."""
+
+    def __init__(
+        self, resolution: Sequence[int], use_spectral_norm: bool = False, channel_mult: float = 1
+    ) -> None:
+        super().__init__()
+        if len(resolution) != 3:
+            raise ValueError(f"a resolution is (n_fft, hop_length, win_length), got {resolution}")
+        self.resolution = tuple(int(r) for r in resolution)
+        norm = _norm(use_spectral_norm)
+        ch = int(32 * channel_mult)
+        self.convs = nn.ModuleList(
+            [norm(nn.Conv2d(1, ch, (3, 9), padding=(1, 4)))]
+            + [norm(nn.Conv2d(ch, ch, (3, 9), stride=(1, 2), padding=(1, 4))) for _ in range(3)]
+            + [norm(nn.Conv2d(ch, ch, (3, 3), padding=(1, 1)))]
+        )
+        self.conv_post = norm(nn.Conv2d(ch, 1, (3, 3), padding=(1, 1)))
+        self.register_buffer("window", torch.ones(self.resolution[2]), persistent=False)
+
+    def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, T) → |STFT| (B, n_fft // 2 + 1, frames), frames starting at 0 after reflect padding."""
+        n_fft, hop, win = self.resolution
+        pad = int((n_fft - hop) / 2)
+        x = F.pad(x, (pad, pad), mode="reflect").squeeze(1)
+        spec = torch.stft(
+            x, n_fft=n_fft, hop_length=hop, win_length=win, window=self.window.to(x.dtype),
+            center=False, return_complex=True,
+        )
+        return torch.linalg.vector_norm(torch.view_as_real(spec), dim=-1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(B, 1, T) → flattened scores (B, N) and the feature maps of every layer."""
+        x = self.spectrogram(x).unsqueeze(1)
+        fmap = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            fmap.append(x)
+        x = self.conv_post(x)
+        fmap.append(x)
+        return torch.flatten(x, 1, -1), fmap
+
+
+class MultiResolutionDiscriminator(nn.Module):
+    """One DiscriminatorR per STFT resolution (n_fft, hop_length, win_length) (BigVGAN v1)."""
+
+    def __init__(
+        self,
+        resolutions: Sequence[Sequence[int]] = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240)),
+        use_spectral_norm: bool = False,
+        discriminator_channel_mult: float = 1,
+    ) -> None:
+        super().__init__()
+        self.resolutions = [tuple(r) for r in resolutions]
+        self.discriminators = nn.ModuleList(
+            DiscriminatorR(r, use_spectral_norm, discriminator_channel_mult) for r in self.resolutions
+        )
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "MultiResolutionDiscriminator":
+        """Build from BigVGAN keys: resolutions, use_spectral_norm / mrd_use_spectral_norm,
+        discriminator_channel_mult / mrd_channel_mult (the mrd_ keys override)."""
+        return cls(
+            resolutions=config.get("resolutions", ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))),
+            use_spectral_norm=config.get("mrd_use_spectral_norm", config.get("use_spectral_norm", False)),
+            discriminator_channel_mult=config.get(
+                "mrd_channel_mult", config.get("discriminator_channel_mult", 1)
+            ),
+        )
+
+    def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> Outputs:
+        """(real, generated) (B, 1, T) → (y_d_rs, y_d_gs, fmap_rs, fmap_gs)."""
+        return _score_pair(self.discriminators, y, y_hat)
+
+
+def _same_padding(kernel: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> tuple[int, int]:
+    return ((kernel[0] - 1) * dilation[0] // 2, (kernel[1] - 1) * dilation[1] // 2)
+
+
+class DiscriminatorCQT(nn.Module):
+    """Sub-band CQT discriminator: audio upsampled 2×, complex CQT (real, imag as channels), one
+    pre-convolution per octave, then dilated 2-D convolutions over (time, frequency)."""
+
+    def __init__(
+        self,
+        sampling_rate: int,
+        hop_length: int,
+        n_octaves: int,
+        bins_per_octave: int,
+        filters: int = 32,
+        max_filters: int = 1024,
+        filters_scale: int = 1,
+        dilations: Sequence[int] = (1, 2, 4),
+        out_channels: int = 1,
+        normalize_volume: bool = False,
+    ) -> None:
+        super().__init__()
+        self.hop_length, self.n_octaves, self.bins_per_octave = hop_length, n_octaves, bins_per_octave
+        self.normalize_volume = normalize_volume
+        kernel, stride = (3, 9), (1, 2)
+        self.cqt_transform = ConstantQTransform(
+            sampling_rate * 2, hop_length, n_bins=bins_per_octave * n_octaves,
+            bins_per_octave=bins_per_octave, pad_mode="constant",
+        )
+        self.conv_pres = nn.ModuleList(
+            nn.Conv2d(2, 2, kernel, padding=_same_padding(kernel)) for _ in range(n_octaves)
+        )
+        self.convs = nn.ModuleList([nn.Conv2d(2, filters, kernel, padding=_same_padding(kernel))])
+        in_ch = min(filters_scale * filters, max_filters)
+        for i, d in enumerate(dilations):
+            out_ch = min(filters_scale ** (i + 1) * filters, max_filters)
+            self.convs.append(weight_norm(nn.Conv2d(
+                in_ch, out_ch, kernel, stride=stride, dilation=(d, 1),
+                padding=_same_padding(kernel, (d, 1)),
+            )))
+            in_ch = out_ch
+        out_ch = min(filters_scale ** (len(dilations) + 1) * filters, max_filters)
+        square = (kernel[0], kernel[0])
+        self.convs.append(weight_norm(nn.Conv2d(in_ch, out_ch, square, padding=_same_padding(square))))
+        self.conv_post = weight_norm(nn.Conv2d(out_ch, out_channels, square, padding=_same_padding(square)))
+        self.activation = nn.LeakyReLU(negative_slope=LRELU_SLOPE)
+        self.resample = Resample(orig_freq=sampling_rate, new_freq=sampling_rate * 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(B, 1, T) → scores (B, out_channels, frames, bins') and the feature maps of the convs."""
+        if self.normalize_volume:
+            x = x - x.mean(dim=-1, keepdim=True)
+            x = 0.8 * x / (x.abs().amax(dim=-1, keepdim=True) + 1e-9)
+        z = self.cqt_transform(self.resample(x))  # (B, bins, frames, 2)
+        z = z.permute(0, 3, 2, 1)  # (B, [real, imag], frames, bins)
+        bpo = self.bins_per_octave
+        z = torch.cat(
+            [pre(z[..., i * bpo : (i + 1) * bpo]) for i, pre in enumerate(self.conv_pres)], dim=-1
+        )
+        fmap = []
+        for conv in self.convs:
+            z = self.activation(conv(z))
+            fmap.append(z)
+        return self.conv_post(z), fmap
+
+
+class MultiScaleSubbandCQTDiscriminator(nn.Module):
+    """BigVGAN v2's multi-scale sub-band CQT discriminator: a DiscriminatorCQT per (hop, octaves, bins/octave)."""
+
+    def __init__(
+        self,
+        sampling_rate: int,
+        hop_lengths: Sequence[int] = (512, 256, 256),
+        n_octaves: Sequence[int] = (9, 9, 9),
+        bins_per_octaves: Sequence[int] = (24, 36, 48),
+        filters: int = 32,
+        max_filters: int = 1024,
+        filters_scale: int = 1,
+        dilations: Sequence[int] = (1, 2, 4),
+        out_channels: int = 1,
+        normalize_volume: bool = False,
+    ) -> None:
+        super().__init__()
+        if not len(hop_lengths) == len(n_octaves) == len(bins_per_octaves):
+            raise ValueError("hop_lengths, n_octaves and bins_per_octaves need one entry per scale")
+        self.discriminators = nn.ModuleList(
+            DiscriminatorCQT(
+                sampling_rate, hop, octaves, bpo, filters=filters, max_filters=max_filters,
+                filters_scale=filters_scale, dilations=dilations, out_channels=out_channels,
+                normalize_volume=normalize_volume,
+            )
+            for hop, octaves, bpo in zip(hop_lengths, n_octaves, bins_per_octaves)
+        )
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping, sampling_rate: int | None = None
+    ) -> "MultiScaleSubbandCQTDiscriminator":
+        """Build from BigVGAN keys: sampling_rate (or the argument) and the cqtd_* keys (BigVGAN's
+        defaults where absent)."""
+        if sampling_rate is None:
+            if config.get("sampling_rate") is None:
+                raise KeyError(
+                    "the CQT discriminator needs the audio sampling rate: give config['sampling_rate'] "
+                    "or from_config(config, sampling_rate=...)"
+                )
+            sampling_rate = config["sampling_rate"]
+        if config.get("cqtd_in_channels", 1) != 1:
+            raise ValueError("cqtd_in_channels other than 1 is not supported (mono audio only)")
+        return cls(
+            sampling_rate=int(sampling_rate),
+            hop_lengths=config.get("cqtd_hop_lengths", (512, 256, 256)),
+            n_octaves=config.get("cqtd_n_octaves", (9, 9, 9)),
+            bins_per_octaves=config.get("cqtd_bins_per_octaves", (24, 36, 48)),
+            filters=config.get("cqtd_filters", 32),
+            max_filters=config.get("cqtd_max_filters", 1024),
+            filters_scale=config.get("cqtd_filters_scale", 1),
+            dilations=config.get("cqtd_dilations", (1, 2, 4)),
+            out_channels=config.get("cqtd_out_channels", 1),
+            normalize_volume=config.get("cqtd_normalize_volume", False),
+        )
+
+    def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> Outputs:
+        """(real, generated) (B, 1, T) → (y_d_rs, y_d_gs, fmap_rs, fmap_gs)."""
+        return _score_pair(self.discriminators, y, y_hat)
+
