@@ -83,7 +83,8 @@ def test_input_shapes():
     batched = mel(wav)
     assert batched.shape == (3, 100, 8)
     assert torch.equal(mel(wav[:, None]), batched)
-    assert torch.equal(mel(wav[1]), batched[1])
+    # one item vs the batch: same numbers up to the order of the FFT's sums (threads differ by batch size)
+    assert torch.allclose(mel(wav[1]), batched[1], rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match=r"\(T,\), \(B, T\) or \(B, 1, T\)"):
         mel(wav[:, None].expand(3, 2, 2048))
 
