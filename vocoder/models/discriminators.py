@@ -46,6 +46,17 @@ def _score_pair(discriminators: nn.ModuleList, y: torch.Tensor, y_hat: torch.Ten
     return y_d_rs, y_d_gs, fmap_rs, fmap_gs
 
 
+
+def _conv_stack(x: torch.Tensor, convs: nn.ModuleList, conv_post: nn.Module) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Leaky-ReLU conv layers then the output conv: flattened scores and every layer's feature map."""
+    fmap = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        fmap.append(x)
+    x = conv_post(x)
+    fmap.append(x)
+    return torch.flatten(x, 1, -1), fmap
+
 class DiscriminatorP(nn.Module):
     """Period discriminator: audio folded into (T / period, period) and scored by 2-D convolutions."""
 
@@ -76,13 +87,7 @@ class DiscriminatorP(nn.Module):
             x = F.pad(x, (0, extra), mode="reflect")
             t += extra
         x = x.view(b, c, t // self.period, self.period)
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return _conv_stack(x, self.convs, self.conv_post)
 
 
 class MultiPeriodDiscriminator(nn.Module):
@@ -149,13 +154,7 @@ class DiscriminatorR(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(B, 1, T) → flattened scores (B, N) and the feature maps of every layer."""
         x = self.spectrogram(x).unsqueeze(1)
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return _conv_stack(x, self.convs, self.conv_post)
 
 
 class MultiResolutionDiscriminator(nn.Module):
