@@ -10,7 +10,7 @@ import torch
 
 from . import report
 
-SUITES = ("kernels",)
+SUITES = ("kernels", "train")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,12 +19,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "bench-results")),
                         help="folder for the JSON, CSV and markdown files (default: $OUT or ./bench-results)")
     parser.add_argument("--quick", action="store_true", help="small shapes, for a smoke test")
+    parser.add_argument("--model", default="bigvgan_v2_24khz_100band_256x", help="train suite: configs/model name")
+    parser.add_argument("--segments", default="8192,32768,65536,131072,262144",
+                        help="train suite: comma-separated segment lengths (batch 4)")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
-        parser.error(f"the {args.suite} suite measures GPU kernels and needs a CUDA device")
-    from . import kernels
+        parser.error(f"the {args.suite} suite measures GPU work and needs a CUDA device")
+    if args.suite == "kernels":
+        from . import kernels
 
-    rows = {"kernels": kernels.run}[args.suite](quick=args.quick)
+        rows = kernels.run(quick=args.quick)
+    else:
+        from . import train
+
+        rows = train.run(args.model, tuple(int(s) for s in args.segments.split(",")))
+        gib = torch.cuda.get_device_properties(0).total_memory / 2**30
+        args.out.mkdir(parents=True, exist_ok=True)
+        train.plot(rows, args.out / "train.png", gib)
     print(report.write(rows, args.out, args.suite))
 
 
