@@ -17,7 +17,11 @@ from ..models.losses import discriminator_loss, feature_loss, generator_loss
 from .distributed import Distributed, all_finite
 from .logger import RunLogger
 from .metrics import mel_l1, multi_resolution_stft_distance
-from .run_dir import latest_checkpoint, save_step
+from .run_dir import latest_checkpoint, save_step, set_aside
+
+
+# model settings that change how a step runs, not what is trained: a run may resume across them
+RESUMABLE_CHANGES = {"activation_checkpointing"}
 
 
 @dataclass
@@ -89,10 +93,11 @@ class Trainer:
         if path is None:
             return None
         ckpt = load_checkpoint(path, map_location=self.env.device)
-        saved_model, model = ckpt.get("config", {}).get("model"), self.config.get("model")
-        if saved_model != model:
-            keys = sorted(k for k in set(saved_model or {}) | set(model or {})
-                          if (saved_model or {}).get(k) != (model or {}).get(k))
+        saved_model = ckpt.get("config", {}).get("model") or {}
+        model = self.config.get("model") or {}
+        keys = sorted(k for k in set(saved_model) | set(model)
+                      if k not in RESUMABLE_CHANGES and saved_model.get(k) != model.get(k))
+        if keys:
             raise RuntimeError(f"{path} was trained with a different model config (differs in: "
                                f"{', '.join(keys)}); use another run_dir or train.resume=false")
         self.generator.load_state_dict(ckpt["generator"])
@@ -171,6 +176,8 @@ class Trainer:
 
     def fit(self) -> dict[str, float]:
         """Train to `max_steps`; validate at step 0 (fresh runs), every interval and at the end."""
+        if not self.opt.resume and self.env.is_main and (old := set_aside(self.run_dir)):
+            print(f"train.resume=false: moved the run's earlier checkpoints to {old}", flush=True)
         resumed = self.resume()
         if self.env.is_main:
             print(f"resumed from {resumed} at step {self.step}" if resumed else
@@ -183,7 +190,10 @@ class Trainer:
                 break
             wav = batch["audio"].to(self.env.device, non_blocking=True)
             if not all_finite(wav, self.env):
-                raise FloatingPointError(f"step {self.step + 1}: NaN/Inf in the batch from {batch['path']}")
+                rows = torch.isfinite(wav).flatten(1).all(1).tolist()
+                bad = [path for path, ok in zip(batch["path"], rows) if not ok]
+                raise FloatingPointError(f"step {self.step + 1}: NaN/Inf in the training audio from "
+                                         f"{', '.join(bad) or 'the batch of another process'}")
             values = self.train_step(wav)
             self.step += 1
             if self.step % self.opt.log_interval == 0 or self.step == self.opt.max_steps:
@@ -202,7 +212,7 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Mel L1 and multi-resolution STFT distance on whole validation utterances (rank 0)."""
-        if self.val_loader is None or not self.env.is_main:
+        if self.val_loader is None or not self.env.is_main or self.opt.validation_files < 1:
             return {}
         self.generator.eval()
         mel_errors, stft_errors = [], []
