@@ -79,13 +79,13 @@ def build_trainer(cfg: dict, env: Distributed) -> Trainer:
     """Everything the loop needs, from a plain (resolved) config dict."""
     model = cfg["model"]
     options = TrainOptions(**cfg["train"])
+    train_loader, val_loader = loaders(cfg, env)  # data problems first, before building large models
     torch.manual_seed(options.seed + env.rank)
     generator = Generator.from_config(model)
     mel = MelSpectrogram(n_fft=model["n_fft"], num_mels=model["num_mels"],
                          sampling_rate=model["sampling_rate"], hop_size=model["hop_size"],
                          win_size=model["win_size"], fmin=model["fmin"], fmax=model["fmax"])
     mel_loss = MultiScaleMelSpectrogramLoss(sampling_rate=model["sampling_rate"])
-    train_loader, val_loader = loaders(cfg, env)
     return Trainer(generator, discriminators(cfg["discriminator"], model["sampling_rate"]), mel, mel_loss, train_loader,
                    val_loader, options, Path(cfg["run_dir"]), config=cfg, env=env)
 

@@ -171,8 +171,9 @@ class Trainer:
     def _check_finite(self, loss: Tensor, what: str, parts: dict[str, Tensor]) -> None:
         if not all_finite(loss, self.env):
             shown = ", ".join(f"{k} {float(v):.4g}" for k, v in parts.items())
+            last = latest_checkpoint(self.run_dir) or "none yet"
             raise FloatingPointError(f"step {self.step + 1}: the {what} is not finite ({shown}); "
-                                     f"the last good checkpoint is {latest_checkpoint(self.run_dir)}")
+                                     f"the last good checkpoint is {last}")
 
     def fit(self) -> dict[str, float]:
         """Train to `max_steps`; validate at step 0 (fresh runs), every interval and at the end."""

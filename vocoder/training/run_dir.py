@@ -36,3 +36,16 @@ def save_step(run_dir: str | Path, step: int, state: dict, keep: int) -> Path:
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path
+
+
+def set_aside(run_dir: str | Path) -> Path | None:
+    """Rename the run's checkpoints/ to checkpoints.old-N (first free N), so that a fresh start
+    (train.resume=false) neither resumes from nor deletes them; the new name, None if none."""
+    folder = checkpoint_dir(run_dir)
+    if not list_checkpoints(run_dir):
+        return None
+    n = 1
+    while (dest := folder.with_name(f"checkpoints.old-{n}")).exists():
+        n += 1
+    folder.rename(dest)
+    return dest
