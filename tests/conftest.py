@@ -25,3 +25,11 @@ def torch_backend(monkeypatch) -> None:
     """Force the plain-PyTorch reference path."""
     monkeypatch.setenv("VOCODER_BACKEND", "torch")
 
+
+
+@pytest.fixture(autouse=True)
+def _no_onednn():
+    """oneDNN compiles a kernel for each new conv shape; with the many small shapes of the tests
+    that dominates their run time on a CPU."""
+    with torch.backends.mkldnn.flags(enabled=False):
+        yield

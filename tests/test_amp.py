@@ -10,12 +10,6 @@ from vocoder.layers import AMPBlock1, AMPBlock2, snake_gain
 from vocoder.layers.weight_norm import G, V
 
 
-@pytest.fixture(autouse=True)
-def _no_onednn():
-    """oneDNN compiles a kernel for each new conv shape; with many small shapes that dominates the run time."""
-    with torch.backends.mkldnn.flags(enabled=False):
-        yield
-
 
 def _nvidia_block(kind: int, channels: int, kernel: int, dilation, activation: str, logscale: bool):
     """NVIDIA's block with perturbed weights and α/β (their init leaves α = β = 1)."""

@@ -15,12 +15,6 @@ from vocoder.models import Generator
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
 
 
-@pytest.fixture(autouse=True)
-def _no_onednn():
-    """oneDNN compiles a kernel for each new conv shape; with many small shapes that dominates the run time."""
-    with torch.backends.mkldnn.flags(enabled=False):
-        yield
-
 
 def model_config(name: str) -> dict:
     return yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())

@@ -10,12 +10,6 @@ from vocoder.models import Generator
 from vocoder.models import generator as generator_module
 
 
-@pytest.fixture(autouse=True)
-def _no_onednn():
-    """oneDNN compiles a kernel for each new conv shape; with many small shapes that dominates the run time."""
-    with torch.backends.mkldnn.flags(enabled=False):
-        yield
-
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
 
