@@ -10,7 +10,7 @@ import torch
 
 from . import report
 
-SUITES = ("kernels", "train")
+SUITES = ("kernels", "train", "infer")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> None:
         from . import kernels
 
         rows = kernels.run(quick=args.quick)
+    elif args.suite == "infer":
+        from . import infer
+
+        rows = infer.run(args.model)
     else:
         from . import train
 
