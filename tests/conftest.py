@@ -33,3 +33,13 @@ def _no_onednn():
     that dominates their run time on a CPU."""
     with torch.backends.mkldnn.flags(enabled=False):
         yield
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a test module: as fast for the tiny model, and steady when other
+    jobs share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

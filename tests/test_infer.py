@@ -34,20 +34,7 @@ def read_pcm16(path: Path) -> tuple[np.ndarray, int]:
     return audio / 32767, sr
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: as fast for the tiny model, and steady when other jobs share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def _no_onednn():
-    """oneDNN compiles a kernel for each new conv shape; with many small shapes that dominates the run time."""
-    with torch.backends.mkldnn.flags(enabled=False):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_generator(seed: int = 0) -> Generator:

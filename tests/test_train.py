@@ -61,13 +61,7 @@ def write_noise(path: Path, samples: int = SR // 2, seed: int = 0) -> None:
     sf.write(path, audio, SR, subtype="FLOAT")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: as fast for the tiny model, and steady when other jobs share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
