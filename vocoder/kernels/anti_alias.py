@@ -43,7 +43,7 @@ from torch import Tensor
 
 from . import reference
 from .backend import interpreter_enabled, use_triton
-from .snake import _parameter_grads, _params
+from .snake import parameter_grads, channel_params
 
 VARIANT = "gather"  # "gather" (compute each activated sample once per tile) or "recompute"
 VARIANTS = ("gather", "recompute")
@@ -305,7 +305,7 @@ def _aa_fwd_gather(x_ptr, y_ptr, fu_ptr, fd_ptr, a_ptr, b_ptr, C, T, n_tiles,
     pid = tl.program_id(0)
     row = pid // n_tiles
     tile = pid - row * n_tiles
-    alpha, inv = _params(a_ptr, b_ptr, row % C, HAS_BETA, LOGSCALE)
+    alpha, inv = channel_params(a_ptr, b_ptr, row % C, HAS_BETA, LOGSCALE)
     start = tile * (R * OUT_W)
     lanes = tl.arange(0, W)[None, :]
     n = start + tl.arange(0, R)[:, None] * OUT_W + lanes + LOD  # window positions, (R, W)
@@ -363,7 +363,7 @@ def _aa_bwd_gather(g_ptr, x_ptr, dx_ptr, fu_ptr, fd_ptr, a_ptr, b_ptr, p_arg_ptr
     pid = tl.program_id(0)
     row = pid // n_tiles
     tile = pid - row * n_tiles
-    alpha, inv = _params(a_ptr, b_ptr, row % C, HAS_BETA, LOGSCALE)
+    alpha, inv = channel_params(a_ptr, b_ptr, row % C, HAS_BETA, LOGSCALE)
     start = tile * (R * OUT_W)
     lanes = tl.arange(0, W)[None, :]
     n = start + tl.arange(0, R)[:, None] * OUT_W + lanes + LOU
@@ -414,7 +414,7 @@ def _aa_fwd_recompute(x_ptr, y_ptr, fu_ptr, fd_ptr, a_ptr, b_ptr, C, T, n_tiles,
     pid = tl.program_id(0)
     row = pid // n_tiles
     tile = pid - row * n_tiles
-    alpha, inv = _params(a_ptr, b_ptr, row % C, HAS_BETA, LOGSCALE)
+    alpha, inv = channel_params(a_ptr, b_ptr, row % C, HAS_BETA, LOGSCALE)
     start = tile * BLOCK
     m = start + tl.arange(0, BLOCK)
     x_row = x_ptr + row.to(tl.int64) * T
@@ -467,7 +467,7 @@ def _aa_bwd_recompute(g_ptr, x_ptr, dx_ptr, fu_ptr, fd_ptr, a_ptr, b_ptr, p_arg_
     pid = tl.program_id(0)
     row = pid // n_tiles
     tile = pid - row * n_tiles
-    alpha, inv = _params(a_ptr, b_ptr, row % C, HAS_BETA, LOGSCALE)
+    alpha, inv = channel_params(a_ptr, b_ptr, row % C, HAS_BETA, LOGSCALE)
     start = tile * BLOCK
     k = start + tl.arange(0, BLOCK)
     base = row.to(tl.int64) * T
@@ -522,7 +522,7 @@ def _launch_backward(grad: Tensor, x: Tensor, up_filter: Tensor, down_filter: Te
     alpha, b = alpha.contiguous(), (alpha if beta is None else beta).contiguous()
     if dx.numel() == 0:
         zeros = torch.zeros(C, dtype=torch.float32, device=x.device)
-        return (dx, *_parameter_grads(zeros, zeros, alpha, beta, logscale))
+        return (dx, *parameter_grads(zeros, zeros, alpha, beta, logscale))
     per_program, meta = _geometry(VARIANT, fu.numel(), fd.numel(), backward=True)
     n_tiles = triton.cdiv(T, per_program)
     p_arg = torch.empty((B, C, n_tiles), dtype=torch.float32, device=x.device)
@@ -530,7 +530,7 @@ def _launch_backward(grad: Tensor, x: Tensor, up_filter: Tensor, down_filter: Te
     kernel = _aa_bwd_gather if VARIANT == "gather" else _aa_bwd_recompute
     kernel[(B * C * n_tiles,)](grad, x, dx, fu, fd, alpha, b, p_arg, p_den, C, T, n_tiles,
                                HAS_BETA=beta is not None, LOGSCALE=logscale, **meta)
-    return (dx, *_parameter_grads(p_arg.sum((0, 2)), p_den.sum((0, 2)), alpha, beta, logscale))
+    return (dx, *parameter_grads(p_arg.sum((0, 2)), p_den.sum((0, 2)), alpha, beta, logscale))
 
 
 # ---------------------------------------------------------------- which path runs

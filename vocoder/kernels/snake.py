@@ -29,7 +29,7 @@ COL_BLOCK_O, COL_BLOCK_K = 32, 128  # (outer × channel·inner) tile in the COLU
 
 
 @triton.jit
-def _params(a_ptr, b_ptr, c, HAS_BETA: tl.constexpr, LOGSCALE: tl.constexpr):
+def channel_params(a_ptr, b_ptr, c, HAS_BETA: tl.constexpr, LOGSCALE: tl.constexpr):
     """α and 1/(β + 1e-9) for channel(s) `c`, in fp32."""
     alpha = tl.load(a_ptr + c).to(tl.float32)
     if HAS_BETA:
@@ -47,7 +47,7 @@ def _snake_fwd_rows(x_ptr, y_ptr, a_ptr, b_ptr, C, INNER, n_blocks,
                     HAS_BETA: tl.constexpr, LOGSCALE: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
     row = pid // n_blocks
-    alpha, inv = _params(a_ptr, b_ptr, row % C, HAS_BETA, LOGSCALE)
+    alpha, inv = channel_params(a_ptr, b_ptr, row % C, HAS_BETA, LOGSCALE)
     offs = (pid % n_blocks) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < INNER
     base = row.to(tl.int64) * INNER
@@ -62,7 +62,7 @@ def _snake_bwd_rows(g_ptr, x_ptr, dx_ptr, a_ptr, b_ptr, p_arg_ptr, p_den_ptr, C,
                     HAS_BETA: tl.constexpr, LOGSCALE: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
     row = pid // n_blocks
-    alpha, inv = _params(a_ptr, b_ptr, row % C, HAS_BETA, LOGSCALE)
+    alpha, inv = channel_params(a_ptr, b_ptr, row % C, HAS_BETA, LOGSCALE)
     offs = (pid % n_blocks) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < INNER
     base = row.to(tl.int64) * INNER
@@ -84,7 +84,7 @@ def _snake_fwd_cols(x_ptr, y_ptr, a_ptr, b_ptr, OUTER, K, INNER,
     cols = tl.program_id(0) * BLOCK_K + tl.arange(0, BLOCK_K)
     rows = tl.program_id(1).to(tl.int64) * BLOCK_O + tl.arange(0, BLOCK_O)
     col_ok = cols < K
-    alpha, inv = _params(a_ptr, b_ptr, tl.where(col_ok, cols // INNER, 0), HAS_BETA, LOGSCALE)
+    alpha, inv = channel_params(a_ptr, b_ptr, tl.where(col_ok, cols // INNER, 0), HAS_BETA, LOGSCALE)
     idx = rows[:, None] * K + cols[None, :]
     mask = (rows[:, None] < OUTER) & col_ok[None, :]
     x = tl.load(x_ptr + idx, mask=mask).to(tl.float32)
@@ -101,7 +101,7 @@ def _snake_bwd_cols(g_ptr, x_ptr, dx_ptr, a_ptr, b_ptr, p_arg_ptr, p_den_ptr, OU
     row_block = tl.program_id(1)
     rows = row_block.to(tl.int64) * BLOCK_O + tl.arange(0, BLOCK_O)
     col_ok = cols < K
-    alpha, inv = _params(a_ptr, b_ptr, tl.where(col_ok, cols // INNER, 0), HAS_BETA, LOGSCALE)
+    alpha, inv = channel_params(a_ptr, b_ptr, tl.where(col_ok, cols // INNER, 0), HAS_BETA, LOGSCALE)
     idx = rows[:, None] * K + cols[None, :]
     mask = (rows[:, None] < OUTER) & col_ok[None, :]
     x = tl.load(x_ptr + idx, mask=mask).to(tl.float32)
@@ -149,7 +149,7 @@ def _launch_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta: Optional[Tens
     flags = dict(HAS_BETA=beta is not None, LOGSCALE=logscale)
     if xd.numel() == 0:
         zeros = torch.zeros(C, dtype=torch.float32, device=x.device)
-        return (dx, *_parameter_grads(zeros, zeros, alpha, beta, logscale))
+        return (dx, *parameter_grads(zeros, zeros, alpha, beta, logscale))
     if I >= ROWS_MIN_INNER:
         block, warps = BWD_TILE.get(x.dtype, BWD_TILE[torch.float32])
         n_blocks = triton.cdiv(I, block)
@@ -168,10 +168,10 @@ def _launch_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta: Optional[Tens
         sum_arg, sum_den = p_arg.sum((0, 2)), p_den.sum((0, 2))
     if not in_place:
         dx.copy_(restore(target, layout))
-    return (dx, *_parameter_grads(sum_arg, sum_den, alpha, beta, logscale))
+    return (dx, *parameter_grads(sum_arg, sum_den, alpha, beta, logscale))
 
 
-def _parameter_grads(sum_arg: Tensor, sum_den: Tensor, alpha: Tensor, beta: Optional[Tensor],
+def parameter_grads(sum_arg: Tensor, sum_den: Tensor, alpha: Tensor, beta: Optional[Tensor],
                      logscale: bool) -> tuple[Tensor, Tensor]:
     """Per-channel sums of g·x·sin(2αx) and g·sin²(αx) → (dα, dβ) in the parameters' dtypes."""
     a = alpha.float().exp() if logscale else alpha.float()
