@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 
 import vocoder.train as vt  # registers the ${vocoder_data:...} resolver
 from vocoder.checkpoint import load_checkpoint
+from vocoder.models import build_discriminators
 from vocoder.training.distributed import setup
 from vocoder.training.loop import TrainOptions
 
@@ -100,7 +101,7 @@ def test_libritts_experiment():
     assert (data.segment_size, train.batch_size, train.lambda_mel) == (65536, 4, 15)
     assert data.root == "/data/LibriTTS" and "train-clean-100" in data.train_subsets
     assert cfg.discriminator.use_cqtd_instead_of_mrd is True
-    assert set(vt.discriminators(OmegaConf.to_container(cfg.discriminator), 24000)) == {"mpd", "cqtd"}
+    assert set(build_discriminators(OmegaConf.to_container(cfg.discriminator), 24000)) == {"mpd", "cqtd"}
 
 
 def test_libritts_needs_its_root():
@@ -210,15 +211,15 @@ def test_resume_restores_everything(env, trained):
     assert_equal_states(first.generator.state_dict(), fresh.generator.state_dict())
     assert_equal_states(first.discriminators.state_dict(), fresh.discriminators.state_dict())
     for name in ("optim_g", "optim_d"):
-        saved, loaded = getattr(first, name).state_dict(), getattr(fresh, name).state_dict()
+        saved, loaded = getattr(first.gan, name).state_dict(), getattr(fresh.gan, name).state_dict()
         assert saved["state"].keys() == loaded["state"].keys() and saved["state"]
         for index, state in saved["state"].items():
             assert {"step", "exp_avg", "exp_avg_sq"} <= set(state)
             assert_equal_states(state, loaded["state"][index])
         assert saved["param_groups"] == loaded["param_groups"]
     for name in ("sched_g", "sched_d"):
-        assert getattr(first, name).state_dict() == getattr(fresh, name).state_dict()
-        assert getattr(fresh, name).last_epoch == 2
+        assert getattr(first.gan, name).state_dict() == getattr(fresh.gan, name).state_dict()
+        assert getattr(fresh.gan, name).last_epoch == 2
     fresh.log.close()
 
 
@@ -323,7 +324,7 @@ def test_nan_in_a_batch_names_the_step_and_file(env, tmp_path):
 
 def test_a_loss_that_turns_nan_names_the_step(env, tmp_path):
     run = trainer(env, tmp_path / "run")
-    run.mel_loss = lambda real, fake: torch.full((), float("nan"))
+    run.gan.mel_loss = lambda real, fake: torch.full((), float("nan"))
     with pytest.raises(FloatingPointError,
                        match=r"^step 1: the generator loss is not finite \(mel nan, .*none yet") as err:
         run.fit()

@@ -16,9 +16,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from .audio import MelSpectrogram
 from .data import build_dataset, collate, find_audio, libritts_files, read_filelist
-from .models import Generator
-from .models.discriminators import (MultiPeriodDiscriminator, MultiResolutionDiscriminator,
-                                    MultiScaleSubbandCQTDiscriminator)
+from .models import Generator, build_discriminators
 from .models.losses import MultiScaleMelSpectrogramLoss
 from .training.distributed import Distributed, cleanup, setup
 from .training.loop import Trainer, TrainOptions
@@ -41,16 +39,6 @@ def data_files(data: dict) -> tuple[list[Path], list[Path]]:
     files = find_audio(root)
     held_out = int(data.get("val_files", 0))
     return files[held_out:], files[:held_out]
-
-
-def discriminators(cfg: dict, sampling_rate: int) -> dict[str, torch.nn.Module]:
-    """MPD plus the CQT discriminator (v2) or the multi-resolution one (v1)."""
-    found = {"mpd": MultiPeriodDiscriminator.from_config(cfg)}
-    if cfg.get("use_cqtd_instead_of_mrd", True):
-        found["cqtd"] = MultiScaleSubbandCQTDiscriminator.from_config(cfg, sampling_rate=sampling_rate)
-    else:
-        found["mrd"] = MultiResolutionDiscriminator.from_config(cfg)
-    return found
 
 
 def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]:
@@ -82,11 +70,9 @@ def build_trainer(cfg: dict, env: Distributed) -> Trainer:
     train_loader, val_loader = loaders(cfg, env)  # data problems first, before building large models
     torch.manual_seed(options.seed + env.rank)
     generator = Generator.from_config(model)
-    mel = MelSpectrogram(n_fft=model["n_fft"], num_mels=model["num_mels"],
-                         sampling_rate=model["sampling_rate"], hop_size=model["hop_size"],
-                         win_size=model["win_size"], fmin=model["fmin"], fmax=model["fmax"])
+    mel = MelSpectrogram.from_config(model)
     mel_loss = MultiScaleMelSpectrogramLoss(sampling_rate=model["sampling_rate"])
-    return Trainer(generator, discriminators(cfg["discriminator"], model["sampling_rate"]), mel, mel_loss, train_loader,
+    return Trainer(generator, build_discriminators(cfg["discriminator"], model["sampling_rate"]), mel, mel_loss, train_loader,
                    val_loader, options, Path(cfg["run_dir"]), config=cfg, env=env)
 
 

@@ -5,6 +5,7 @@ from .discriminators import (
     MultiPeriodDiscriminator,
     MultiResolutionDiscriminator,
     MultiScaleSubbandCQTDiscriminator,
+    build_discriminators,
 )
 from .losses import MultiScaleMelSpectrogramLoss, discriminator_loss, feature_loss, generator_loss
 
@@ -13,6 +14,7 @@ __all__ += [
     "MultiPeriodDiscriminator",
     "MultiResolutionDiscriminator",
     "MultiScaleSubbandCQTDiscriminator",
+    "build_discriminators",
     "MultiScaleMelSpectrogramLoss",
     "discriminator_loss",
     "feature_loss",

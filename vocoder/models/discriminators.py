@@ -315,3 +315,13 @@ class MultiScaleSubbandCQTDiscriminator(nn.Module):
         """(real, generated) (B, 1, T) → (y_d_rs, y_d_gs, fmap_rs, fmap_gs)."""
         return _score_pair(self.discriminators, y, y_hat)
 
+
+
+def build_discriminators(config: Mapping, sampling_rate: int) -> dict[str, nn.Module]:
+    """The `discriminator:` config group's set: MPD plus the CQT discriminator (v2) or MRD (v1)."""
+    found: dict[str, nn.Module] = {"mpd": MultiPeriodDiscriminator.from_config(config)}
+    if config.get("use_cqtd_instead_of_mrd", True):
+        found["cqtd"] = MultiScaleSubbandCQTDiscriminator.from_config(config, sampling_rate=sampling_rate)
+    else:
+        found["mrd"] = MultiResolutionDiscriminator.from_config(config)
+    return found

@@ -9,15 +9,14 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from ..checkpoint import load_checkpoint
-from ..models.losses import discriminator_loss, feature_loss, generator_loss
 from .distributed import Distributed, all_finite
 from .logger import RunLogger
 from .metrics import mel_l1, multi_resolution_stft_distance
 from .run_dir import latest_checkpoint, save_step, set_aside
+from .step import GanStep
 
 
 # model settings that change how a step runs, not what is trained: a run may resume across them
@@ -62,20 +61,13 @@ class Trainer:
                  options: TrainOptions, run_dir: Path, config: dict, env: Distributed) -> None:
         self.opt, self.run_dir, self.config, self.env = options, Path(run_dir), config, env
         dev = env.device
-        self.generator = generator.to(dev)
-        self.discriminators = nn.ModuleDict(discriminators).to(dev)
-        self.mel, self.mel_loss = mel.to(dev), mel_loss.to(dev)
+        self.gan = GanStep(generator.to(dev), {k: d.to(dev) for k, d in discriminators.items()}, mel.to(dev),
+                           mel_loss.to(dev), learning_rate=options.learning_rate,
+                           adam_betas=tuple(options.adam_betas), lr_decay=options.lr_decay,
+                           clip_grad_norm=options.clip_grad_norm, lambda_mel=options.lambda_mel,
+                           precision=options.precision, distributed=env.enabled)
+        self.generator, self.discriminators, self.mel = self.gan.generator, self.gan.discriminators, self.gan.mel
         self.train_loader, self.val_loader = train_loader, val_loader
-        betas = tuple(options.adam_betas)
-        self.optim_g = torch.optim.AdamW(self.generator.parameters(), options.learning_rate, betas)
-        self.optim_d = torch.optim.AdamW(self.discriminators.parameters(), options.learning_rate, betas)
-        self.sched_g = torch.optim.lr_scheduler.ExponentialLR(self.optim_g, options.lr_decay)
-        self.sched_d = torch.optim.lr_scheduler.ExponentialLR(self.optim_d, options.lr_decay)
-        self.g_train, self.d_train = self.generator, dict(self.discriminators.items())
-        if env.enabled:  # gradient all-reduce; the plain modules stay for state dicts
-            ids = [dev.index] if dev.type == "cuda" else None
-            self.g_train = DistributedDataParallel(self.generator, device_ids=ids)
-            self.d_train = {k: DistributedDataParallel(d, device_ids=ids) for k, d in self.d_train.items()}
         self.step = 0
         self.log = RunLogger(self.run_dir, options.max_steps, enabled=env.is_main)
 
@@ -83,9 +75,7 @@ class Trainer:
 
     def state(self) -> dict:
         return {"generator": self.generator.state_dict(), "discriminators": self.discriminators.state_dict(),
-                "optim_g": self.optim_g.state_dict(), "optim_d": self.optim_d.state_dict(),
-                "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
-                "step": self.step, "config": self.config}
+                **self.gan.state_dict(), "step": self.step, "config": self.config}
 
     def resume(self) -> Path | None:
         """Load the run's newest checkpoint; refuse one made with a different model config."""
@@ -102,8 +92,7 @@ class Trainer:
                                f"{', '.join(keys)}); use another run_dir or train.resume=false")
         self.generator.load_state_dict(ckpt["generator"])
         self.discriminators.load_state_dict(ckpt["discriminators"])
-        for name in ("optim_g", "optim_d", "sched_g", "sched_d"):
-            getattr(self, name).load_state_dict(ckpt[name])
+        self.gan.load_state_dict(ckpt)
         self.step = int(ckpt["step"])
         return path
 
@@ -123,50 +112,9 @@ class Trainer:
                     holder.set_epoch(epoch)
             yield from self.train_loader
 
-    def autocast(self):
-        enabled = self.opt.precision == "bf16"
-        return torch.autocast(self.env.device.type, dtype=torch.bfloat16, enabled=enabled)
-
     def train_step(self, wav: Tensor) -> dict[str, float]:
         """One discriminator update and one generator update on a batch (B, 1, T)."""
-        with torch.no_grad():
-            mel = self.mel(wav.squeeze(1))
-        with self.autocast():
-            fake = self.g_train(mel)
-        fake = fake[..., : wav.shape[-1]].float()
-
-        loss_d, d_parts = 0.0, {}
-        with self.autocast():
-            outs = {name: d(wav, fake.detach()) for name, d in self.d_train.items()}
-        for name, (real_out, fake_out, _, _) in outs.items():
-            loss, _, _ = discriminator_loss(real_out, fake_out)
-            d_parts[f"d_{name}"] = loss.detach()
-            loss_d = loss_d + loss
-        self._check_finite(loss_d, "discriminator loss", d_parts)
-        self.optim_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        grad_d = nn.utils.clip_grad_norm_(self.discriminators.parameters(), self.opt.clip_grad_norm)
-        self.optim_d.step()
-
-        loss_mel = self.mel_loss(wav, fake) * self.opt.lambda_mel
-        loss_g, g_parts = loss_mel, {"mel": loss_mel.detach()}
-        with self.autocast():
-            outs = {name: d(wav, fake) for name, d in self.d_train.items()}
-        for name, (_, fake_out, fmap_real, fmap_fake) in outs.items():
-            adv, _ = generator_loss(fake_out)
-            fm = feature_loss(fmap_real, fmap_fake)
-            g_parts[f"adv_{name}"], g_parts[f"fm_{name}"] = adv.detach(), fm.detach()
-            loss_g = loss_g + adv + fm
-        self._check_finite(loss_g, "generator loss", g_parts)
-        self.optim_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        grad_g = nn.utils.clip_grad_norm_(self.generator.parameters(), self.opt.clip_grad_norm)
-        self.optim_g.step()
-        self.sched_g.step()
-        self.sched_d.step()
-        values = {"loss_g": loss_g.detach(), "loss_d": loss_d.detach(), **g_parts, **d_parts,
-                  "grad_norm_g": grad_g, "grad_norm_d": grad_d}
-        return {k: float(v) for k, v in values.items()}
+        return {k: float(v) for k, v in self.gan(wav, check=self._check_finite).items()}
 
     def _check_finite(self, loss: Tensor, what: str, parts: dict[str, Tensor]) -> None:
         if not all_finite(loss, self.env):
@@ -198,7 +146,7 @@ class Trainer:
             values = self.train_step(wav)
             self.step += 1
             if self.step % self.opt.log_interval == 0 or self.step == self.opt.max_steps:
-                values["lr"] = self.sched_g.get_last_lr()[0]
+                values["lr"] = self.gan.sched_g.get_last_lr()[0]
                 if self.env.device.type == "cuda":
                     values["gpu_mem_GiB"] = torch.cuda.max_memory_allocated(self.env.device) / 2**30
                 values["steps_per_s"] = self.log.progress(self.step, values)
@@ -222,7 +170,7 @@ class Trainer:
                 break
             wav = batch["audio"].to(self.env.device).reshape(1, -1)
             mel = self.mel(wav)
-            with self.autocast():
+            with self.gan.autocast():
                 fake = self.generator(mel)
             fake = fake.float().reshape(1, -1)[..., : wav.shape[-1]]
             mel_fake = self.mel(fake)
