@@ -326,7 +326,7 @@ def test_a_loss_that_turns_nan_names_the_step(env, tmp_path):
     run = trainer(env, tmp_path / "run")
     run.gan.mel_loss = lambda real, fake: torch.full((), float("nan"))
     with pytest.raises(FloatingPointError,
-                       match=r"^step 1: the generator loss is not finite \(mel nan, .*none yet") as err:
+                       match=r"^step 1: the generator loss is not finite \(mel nan, .*none yet"):
         run.fit()
     assert run.step == 0
     run.log.close()

@@ -1,4 +1,15 @@
-"""`python -m vocoder.bench SUITE [--out DIR] [--quick]`: run a benchmark suite, print its table."""
+"""`python -m vocoder.bench SUITE`: run a benchmark suite; print its markdown table, write
+SUITE.json / .csv / .md and SUITE.png under --out.
+
+    python -m vocoder.bench kernels                  # Snake, SnakeBeta, anti-aliased activation
+    python -m vocoder.bench train --steps gan        # full GAN step, segments 8192 … 262144
+    python -m vocoder.bench infer
+    python -m vocoder.bench train --device cpu --model tiny --discriminator tiny --segments 2048   # smoke run
+
+Figures are meant for a CUDA device; on the CPU the suites run (small sizes) as a smoke test, the
+fused ops take the plain-PyTorch path unless VOCODER_BACKEND=triton with TRITON_INTERPRET=1, and
+there are no allocator peaks (what autograd saves is still reported).
+"""
 
 from __future__ import annotations
 
@@ -13,34 +24,79 @@ from . import report
 SUITES = ("kernels", "train", "infer")
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vocoder.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("suite", choices=SUITES)
+    p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "bench-results")),
+                   help="folder for the JSON, CSV, markdown and PNG files (default: $OUT or ./bench-results)")
+    p.add_argument("--device", default="auto", help="cuda, cpu or auto (default: cuda when available)")
+    p.add_argument("--quick", action="store_true", help="kernels: small shapes, for a smoke test")
+    p.add_argument("--model", default="bigvgan_v2_24khz_100band_256x", help="train/infer: a configs/model name")
+    p.add_argument("--discriminator", default="bigvgan_v1",
+                   help="train: the configs/discriminator set of the GAN step (default: MPD + MRD)")
+    p.add_argument("--steps", type=_names, default=("generator", "gan"),
+                   help="train: generator and/or gan, comma-separated")
+    p.add_argument("--variants", type=_names, default=("fused", "eager", "eager+ckpt", "fused+ckpt"),
+                   help="train: comma-separated subset of fused, eager, eager+ckpt, fused+ckpt")
+    p.add_argument("--segments", type=_ints, default=(8192, 32768, 65536, 131072, 262144),
+                   help="train: comma-separated segment lengths in samples")
+    p.add_argument("--batch", type=int, default=4, help="train: segments per batch")
+    p.add_argument("--frames", type=_ints, default=(256, 2048, 16384, 131072),
+                   help="infer: comma-separated mel lengths in frames")
+    p.add_argument("--precisions", type=_names, default=("fp32", "tf32", "bf16"),
+                   help="infer: comma-separated subset of fp32, tf32, bf16, fp16")
+    p.add_argument("--repeats", type=int, default=3, help="train/infer: timed repetitions (median)")
+    return p
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m vocoder.bench", description=__doc__)
-    parser.add_argument("suite", choices=SUITES)
-    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "bench-results")),
-                        help="folder for the JSON, CSV and markdown files (default: $OUT or ./bench-results)")
-    parser.add_argument("--quick", action="store_true", help="small shapes, for a smoke test")
-    parser.add_argument("--model", default="bigvgan_v2_24khz_100band_256x", help="train suite: configs/model name")
-    parser.add_argument("--segments", default="8192,32768,65536,131072,262144",
-                        help="train suite: comma-separated segment lengths (batch 4)")
-    args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        parser.error(f"the {args.suite} suite measures GPU work and needs a CUDA device")
+    p = parser()
+    args = p.parse_args(argv)
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        p.error("--device cuda, but no CUDA device is available (use --device cpu for a smoke run)")
+    from . import infer, kernels, train
+
+    from ..vocoder import PRECISIONS
+
+    bad = ([s for s in args.steps if s not in train.STEPS] + [v for v in args.variants if v not in train.VARIANTS]
+           + [v for v in args.precisions if v not in PRECISIONS])
+    if bad:
+        p.error(f"unknown --steps/--variants/--precisions value(s): {', '.join(bad)}")
+    try:
+        train.load_config("model", args.model)
+        train.load_config("discriminator", args.discriminator)
+    except ValueError as error:
+        p.error(str(error))
+    args.out.mkdir(parents=True, exist_ok=True)
+    png = args.out / f"{args.suite}.png"
     if args.suite == "kernels":
-        from . import kernels
-
-        rows = kernels.run(quick=args.quick)
+        rows = kernels.run(quick=args.quick, device=device)
+        kernels.plot(rows, png)
     elif args.suite == "infer":
-        from . import infer
-
-        rows = infer.run(args.model)
+        rows = infer.run(args.model, args.frames, args.precisions, args.repeats, device)
+        infer.plot(rows, png)
     else:
-        from . import train
-
-        rows = train.run(args.model, tuple(int(s) for s in args.segments.split(",")))
-        gib = torch.cuda.get_device_properties(0).total_memory / 2**30
-        args.out.mkdir(parents=True, exist_ok=True)
-        train.plot(rows, args.out / "train.png", gib)
-    print(report.write(rows, args.out, args.suite))
+        rows = train.run(args.model, args.segments, args.batch, args.repeats, device, args.variants,
+                         args.steps, args.discriminator)
+        gib = torch.cuda.get_device_properties(device).total_memory / 2**30 if device.startswith("cuda") else None
+        train.plot(rows, png, gib)
+    print(report.write(rows, args.out, args.suite, device))
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@
    `anti_alias.FAST_TRIG`: MUFU sin/cos) against a float64 oracle
    computed on the GPU from the same rounded inputs (the plain-PyTorch reference in fp64: forward,
    and the closed-form backward), at real sizes and odd lengths, fp32/fp16/bf16; values, dx, dα, dβ.
-2. Timing and memory at the real sizes: forward (no grad) and forward + backward medians
-   (triton.testing.do_bench), and the fwd+bwd peak allocation above the inputs, for the fused
-   variants, the eager reference and the torch.compile'd reference.
+2. Timing and memory at the real sizes, as the kernel suite measures them
+   (`vocoder.bench.kernels.op_rows`), for each fused variant, the eager reference and the
+   torch.compile'd reference.
 3. With --sweep, the gather variant's tile (R windows × W positions, warps) and the recompute
    variant's block at the main shape.
 
@@ -21,14 +21,14 @@ import argparse
 import gc
 import os
 import time
-import zlib
 from pathlib import Path
 
 import torch
 
 from ..kernels import anti_alias as aa
 from ..kernels import reference
-from .measure import copy_bandwidth_gbs, guarded, median_ms, peak_mib
+from . import kernels
+from .measure import copy_bandwidth_gbs, guarded, median_ms
 from .report import environment, markdown
 
 DEVICE = "cuda"
@@ -137,59 +137,32 @@ def accuracy_rows(quick: bool) -> list[dict]:
     return rows
 
 
-def _impls(logscale: bool):
-    """name → (kernel settings, function of (x, up_filter, down_filter, α, β))."""
-    def fused(x, fu, fd, a, b):
-        return aa.anti_alias_activation(x, fu, fd, a, b, logscale)
+def variant_impls(compiled: bool) -> dict[str, kernels.OpFn]:
+    """The kernel suite's eager (and compiled) anti-aliased activation, and one fused entry per
+    kernel setting in SETTINGS."""
+    impls = kernels.implementations("anti_alias", torch.device(DEVICE), compiled)
+    fused = impls.pop("fused")
 
-    def eager(x, fu, fd, a, b):
-        return reference.anti_alias_activation(x, fu, fd, a, b, logscale)
+    def with_settings(settings: dict) -> kernels.OpFn:
+        def run(x, a, b):
+            use(**settings)
+            return fused(x, a, b)
+        return run
 
-    impls = {f"fused-{name}": (settings, fused) for name, settings in SETTINGS.items()}
-    return {**impls, "eager": ({}, eager), "compiled": ({}, torch.compile(eager, fullgraph=True))}
+    return {**impls, **{f"fused-{name}": with_settings(s) for name, s in SETTINGS.items()}}
 
 
 def timing_rows(quick: bool, bandwidth: float) -> list[dict]:
-    fu, fd = filters()
+    """The kernel suite's rows (`vocoder.bench.kernels.op_rows`) for every kernel setting; all dtypes at
+    the main shape, fp32 at the others, torch.compile at the main shape in fp32 only."""
     rows = []
-    shapes = [(2, 8, 4096)] if quick else REAL_SHAPES
-    impls = _impls(logscale=True)
-    for shape in shapes:
+    for shape in [(2, 8, 4096)] if quick else REAL_SHAPES:
         for dname, dtype in DTYPES.items():
             if shape != MAIN_SHAPE and dname != "fp32":
                 continue
-            x, a, b, g = make_inputs(shape, dtype, seed=zlib.crc32(f"{shape}{dname}".encode()))
-            x.requires_grad_(), a.requires_grad_(), b.requires_grad_()
-            x_bytes = x.numel() * x.element_size()
-            floor = 2 * x_bytes / bandwidth / 1e6  # read x, write y
-            for name, (settings, fn) in impls.items():
-                if name == "compiled" and not (shape == MAIN_SHAPE and dname == "fp32"):
-                    continue  # compile time: the compiled reference is timed at the main shape, fp32
-                t0 = time.time()
-                use(**settings)
-
-                def forward():
-                    with torch.no_grad():
-                        return fn(x, fu, fd, a, b)
-
-                def step():
-                    fn(x, fu, fd, a, b).backward(g)
-
-                fwd = guarded(lambda: median_ms(forward))
-                both = guarded(lambda: median_ms(step, grad_to_none=[x, a, b]))
-                peak = guarded(lambda: peak_mib(step))
-                x.grad = a.grad = b.grad = None
-                rows.append({
-                    "shape": "x".join(map(str, shape)), "dtype": dname, "impl": name,
-                    "fwd_ms": fwd, "fwd_vs_floor": fwd / floor if isinstance(fwd, float) else "",
-                    "fwd+bwd_ms": both, "fwd+bwd_peak_MiB": peak,
-                    "peak_vs_x": peak * 2**20 / x_bytes if isinstance(peak, float) else "",
-                    "wall_s": round(time.time() - t0, 1),
-                })
-                print(rows[-1], flush=True)
-            del x, a, b, g
-            gc.collect()
-            torch.cuda.empty_cache()
+            impls = variant_impls(compiled=shape == MAIN_SHAPE and dname == "fp32")
+            rows += kernels.op_rows("anti_alias", shape, dtype, impls, bandwidth, torch.device(DEVICE))
+            print(markdown(rows[-len(impls):]), flush=True)
     use()
     return rows
 
@@ -243,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
              "## accuracy vs float64 oracle (relative norm errors)", markdown(acc)]
     if sweep:
         parts += ["## tile sweep, fp32 SnakeBeta " + "x".join(map(str, MAIN_SHAPE)), markdown(sweep)]
-    parts += ["## timing (ms, median) and fwd+bwd peak memory above the inputs", markdown(timing)]
+    parts += ["## timing (ms, median), bandwidth and memory (the kernel suite's columns)", markdown(timing)]
     text = "\n\n".join(parts) + "\n"
     failed = [r for r in acc if r["ok"] != "yes"]
     if failed:

@@ -6,44 +6,69 @@ Eager is BigVGAN's plain-PyTorch anti-aliased activation (`vocoder.bench.train.a
 
 from __future__ import annotations
 
-import gc
 import time
+from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from ..models import Generator
 from ..vocoder import Vocoder
-from .train import CONFIGS, activations
+from .measure import peak_mib, release, synchronize
+from .train import activations, load_config
 
 
 def run(model_name: str = "bigvgan_v2_24khz_100band_256x", frames: tuple[int, ...] = (256, 2048, 16384, 131072),
-        precisions: tuple[str, ...] = ("fp32", "tf32", "bf16"), repeats: int = 3) -> list[dict]:
-    config = OmegaConf.to_container(OmegaConf.load(CONFIGS / f"{model_name}.yaml"))
+        precisions: tuple[str, ...] = ("fp32", "tf32", "bf16"), repeats: int = 3, device: str = "cuda") -> list[dict]:
+    """One row per (precision, activations, mel length)."""
+    config = load_config("model", model_name)
     rows = []
     for precision in precisions:
         torch.manual_seed(0)  # the same random weights for every precision
-        voc = Vocoder(Generator.from_config(config), device="cuda", precision=precision)
+        voc = Vocoder(Generator.from_config(config), device=device, precision=precision)
         for fused in (True, False):
             for n in frames:
-                mel = torch.randn(voc.num_mels, n, device="cuda")
+                mel = torch.randn(voc.num_mels, n, device=voc.device)
                 with activations(fused):
                     voc(mel)  # warm-up
-                    torch.cuda.synchronize()
-                    gc.collect()
-                    torch.cuda.reset_peak_memory_stats()
-                    base = torch.cuda.memory_allocated()
                     times = []
-                    for _ in range(repeats):
-                        start = time.perf_counter()
-                        voc(mel)
-                        torch.cuda.synchronize()
-                        times.append(time.perf_counter() - start)
+
+                    def timed():
+                        for _ in range(repeats):
+                            start = time.perf_counter()
+                            voc(mel)
+                            synchronize(voc.device)
+                            times.append(time.perf_counter() - start)
+                    peak = peak_mib(timed, voc.device)
                 seconds = sorted(times)[len(times) // 2]
                 samples = n * voc.hop_size
                 rows.append({"model": model_name, "precision": precision, "activations": "fused" if fused else "eager",
                              "mel_frames": n, "audio_s": samples / voc.sampling_rate, "time_ms": seconds * 1e3,
                              "kHz": samples / seconds / 1e3, "realtime_x": samples / voc.sampling_rate / seconds,
-                             "peak_MiB": (torch.cuda.max_memory_allocated() - base) / 2**20})
-                del mel
+                             "peak_MiB": peak})
+                release(voc.device)
     return rows
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Throughput and peak memory against mel length, a line per (precision, activations)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_rate, ax_mem) = plt.subplots(1, 2, figsize=(11, 4))
+    for series in dict.fromkeys((r["precision"], r["activations"]) for r in rows):
+        pts = [r for r in rows if (r["precision"], r["activations"]) == series]
+        label = " ".join(series)
+        ax_rate.plot([r["mel_frames"] for r in pts], [r["kHz"] for r in pts], marker="o", label=label)
+        if all(isinstance(r["peak_MiB"], float) for r in pts):
+            ax_mem.plot([r["mel_frames"] for r in pts], [r["peak_MiB"] for r in pts], marker="o", label=label)
+    for ax, label in ((ax_rate, "throughput (kHz of audio per second)"), (ax_mem, "peak memory (MiB)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("mel frames")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    ax_rate.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -10,16 +10,29 @@ from pathlib import Path
 import torch
 
 
-def environment() -> dict[str, str]:
-    """GPU and versions, printed with every table so figures can be traced to their run."""
+def environment(device: str = "cuda") -> dict[str, str]:
+    """Device, fused-op path and versions, printed with every table so figures can be traced to their run."""
     import triton
 
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    return {"gpu": gpu, "torch": torch.__version__, "triton": triton.__version__,
+    from ..kernels.backend import use_triton
+
+    if torch.device(device).type == "cuda":
+        where = torch.cuda.get_device_name(device)
+    else:
+        where = f"cpu ({torch.get_num_threads()} threads)"
+    probe = torch.empty(0, device=device)
+    try:
+        triton_path = use_triton(probe)
+    except RuntimeError:  # VOCODER_BACKEND=triton on the CPU without the interpreter: ops will say so
+        triton_path = False
+    path = ("triton" if probe.is_cuda else "triton interpreter") if triton_path else "plain PyTorch"
+    return {"device": where, "fused ops": path, "torch": torch.__version__, "triton": triton.__version__,
             "python": platform.python_version()}
 
 
 def fmt(value: object) -> str:
+    if value is None:
+        return "n/a"
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 100 else f"{value:,.0f}"
     return str(value)
@@ -35,10 +48,10 @@ def markdown(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def write(rows: list[dict[str, object]], out_dir: Path, name: str) -> str:
+def write(rows: list[dict[str, object]], out_dir: Path, name: str, device: str = "cuda") -> str:
     """Write `name`.json / .csv / .md under `out_dir`; return the markdown text."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = environment()
+    env = environment(device)
     table = markdown(rows)
     header = f"{name}: " + ", ".join(f"{k} {v}" for k, v in env.items())
     (out_dir / f"{name}.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
