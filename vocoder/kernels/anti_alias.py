@@ -42,7 +42,7 @@ import triton.language as tl
 from torch import Tensor
 
 from . import reference
-from .backend import interpreter_enabled, use_triton
+from .backend import interpreter_enabled, needs_grad, use_triton
 from .snake import parameter_grads, channel_params
 
 VARIANT = "gather"  # "gather" (compute each activated sample once per tile) or "recompute"
@@ -572,16 +572,22 @@ def _fused(x: Tensor, up_filter: Tensor, down_filter: Tensor, up_ratio: int, dow
 # ---------------------------------------------------------------- torch.library registration
 
 
-@torch.library.custom_op("vocoder::anti_alias_activation", mutates_args=())
-def anti_alias_activation_op(x: Tensor, up_filter: Tensor, down_filter: Tensor, alpha: Tensor,
-                             beta: Optional[Tensor], logscale: bool, up_ratio: int,
-                             down_ratio: int) -> Tensor:
-    """Upsample → Snake (beta None) / SnakeBeta → low-pass + downsample, on (B, C, T)."""
+def _forward(x: Tensor, up_filter: Tensor, down_filter: Tensor, alpha: Tensor, beta: Optional[Tensor],
+             logscale: bool, up_ratio: int, down_ratio: int) -> Tensor:
+    """The op's forward: the fused kernel where it applies, else the reference."""
     if _fused(x, up_filter, down_filter, up_ratio, down_ratio):
         return _launch_forward(x, up_filter, down_filter, alpha, beta, logscale)
     y = reference.anti_alias_activation(x, up_filter, down_filter, alpha, beta, logscale,
                                         up_ratio, down_ratio)
     return y.contiguous()
+
+
+@torch.library.custom_op("vocoder::anti_alias_activation", mutates_args=())
+def anti_alias_activation_op(x: Tensor, up_filter: Tensor, down_filter: Tensor, alpha: Tensor,
+                             beta: Optional[Tensor], logscale: bool, up_ratio: int,
+                             down_ratio: int) -> Tensor:
+    """Upsample → Snake (beta None) / SnakeBeta → low-pass + downsample, on (B, C, T)."""
+    return _forward(x, up_filter, down_filter, alpha, beta, logscale, up_ratio, down_ratio)
 
 
 @anti_alias_activation_op.register_fake
@@ -590,17 +596,24 @@ def _(x, up_filter, down_filter, alpha, beta, logscale, up_ratio, down_ratio):
     return x.new_empty((B, C, reference.anti_alias_output_length(T, up_ratio, down_ratio)))
 
 
+def _backward_values(grad: Tensor, x: Tensor, up_filter: Tensor, down_filter: Tensor, alpha: Tensor,
+                     beta: Optional[Tensor], logscale: bool, up_ratio: int,
+                     down_ratio: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The backward op's body: (dx, dα, dβ), dβ empty for Snake."""
+    if _fused(x, up_filter, down_filter, up_ratio, down_ratio):
+        return _launch_backward(grad, x, up_filter, down_filter, alpha, beta, logscale)
+    dx, d_alpha, d_beta = reference.anti_alias_activation_backward(
+        grad, x, up_filter, down_filter, alpha, beta, logscale, up_ratio, down_ratio)
+    return dx.contiguous(), d_alpha, alpha.new_empty(0) if d_beta is None else d_beta
+
+
 @torch.library.custom_op("vocoder::anti_alias_activation_backward", mutates_args=())
 def anti_alias_activation_backward_op(grad: Tensor, x: Tensor, up_filter: Tensor,
                                       down_filter: Tensor, alpha: Tensor, beta: Optional[Tensor],
                                       logscale: bool, up_ratio: int,
                                       down_ratio: int) -> tuple[Tensor, Tensor, Tensor]:
     """(dx, dα, dβ); dβ is empty for Snake."""
-    if _fused(x, up_filter, down_filter, up_ratio, down_ratio):
-        return _launch_backward(grad, x, up_filter, down_filter, alpha, beta, logscale)
-    dx, d_alpha, d_beta = reference.anti_alias_activation_backward(
-        grad, x, up_filter, down_filter, alpha, beta, logscale, up_ratio, down_ratio)
-    return dx.contiguous(), d_alpha, alpha.new_empty(0) if d_beta is None else d_beta
+    return _backward_values(grad, x, up_filter, down_filter, alpha, beta, logscale, up_ratio, down_ratio)
 
 
 @anti_alias_activation_backward_op.register_fake
@@ -620,13 +633,28 @@ def _backward(ctx, grad):
     if torch.is_grad_enabled():  # create_graph=True: the differentiable closed form, for double backward
         dx, d_alpha, d_beta = reference.anti_alias_activation_backward(
             grad, x, up_filter, down_filter, alpha, beta, *ctx.config)
-    else:
-        dx, d_alpha, d_beta = anti_alias_activation_backward_op(
-            grad, x, up_filter, down_filter, alpha, beta, *ctx.config)
+    else:  # the plain function under _EagerFunction (no dispatch cost); the op where compile traces
+        values = _backward_values if getattr(ctx, "eager", False) else anti_alias_activation_backward_op
+        dx, d_alpha, d_beta = values(grad, x, up_filter, down_filter, alpha, beta, *ctx.config)
     return dx, None, None, d_alpha, (d_beta if beta is not None else None), None, None, None
 
 
 anti_alias_activation_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+class _EagerFunction(torch.autograd.Function):
+    """The op's autograd outside torch.compile: the same forward, context and backward without
+    the custom-op dispatch, which costs more CPU time per call than the kernels take on the GPU
+    for the generator's smaller activations."""
+
+    @staticmethod
+    def forward(ctx, *inputs):
+        out = _forward(*inputs)
+        _setup_context(ctx, inputs, out)
+        ctx.eager = True
+        return out
+
+    backward = staticmethod(_backward)
 
 
 # ---------------------------------------------------------------- functional entry point
@@ -668,5 +696,9 @@ def anti_alias_activation(x: Tensor, up_filter: Tensor, down_filter: Tensor, alp
     Filters are shape (K,) or (1, 1, K) (the modules' buffers); they get no gradient. Output in
     x's dtype, arithmetic in fp32; parameter gradients in the parameters' dtype."""
     _check(x, up_filter, down_filter, alpha, beta, up_ratio, down_ratio)
-    return anti_alias_activation_op(x, up_filter, down_filter, alpha, beta, logscale, up_ratio,
-                                    down_ratio)
+    args = (x, up_filter, down_filter, alpha, beta, logscale, up_ratio, down_ratio)
+    if torch.compiler.is_compiling():
+        return anti_alias_activation_op(*args)
+    if needs_grad(x, alpha, beta):
+        return _EagerFunction.apply(*args)
+    return _forward(*args)

@@ -43,3 +43,8 @@ def use_triton(x: torch.Tensor) -> bool:
         f"VOCODER_BACKEND=triton, but the input is on {x.device}: Triton kernels need a CUDA tensor, "
         "or TRITON_INTERPRET=1 (set before importing vocoder) to run them on the CPU"
     )
+
+
+def needs_grad(*tensors: torch.Tensor | None) -> bool:
+    """True when autograd records an op on these inputs (grad mode on and one of them requires grad)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
