@@ -42,7 +42,7 @@ import triton.language as tl
 from torch import Tensor
 
 from . import reference
-from .backend import interpreter_enabled, needs_grad, use_triton
+from .backend import eager_function, interpreter_enabled, needs_grad, use_triton
 from .snake import parameter_grads, channel_params
 
 VARIANT = "gather"  # "gather" (compute each activated sample once per tile) or "recompute"
@@ -642,19 +642,7 @@ def _backward(ctx, grad):
 anti_alias_activation_op.register_autograd(_backward, setup_context=_setup_context)
 
 
-class _EagerFunction(torch.autograd.Function):
-    """The op's autograd outside torch.compile: the same forward, context and backward without
-    the custom-op dispatch, which costs more CPU time per call than the kernels take on the GPU
-    for the generator's smaller activations."""
-
-    @staticmethod
-    def forward(ctx, *inputs):
-        out = _forward(*inputs)
-        _setup_context(ctx, inputs, out)
-        ctx.eager = True
-        return out
-
-    backward = staticmethod(_backward)
+_EagerFunction = eager_function("AntiAliasActivation", _forward, _setup_context, _backward)
 
 
 # ---------------------------------------------------------------- functional entry point

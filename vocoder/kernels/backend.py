@@ -8,6 +8,7 @@ loudly rather than silently falling back.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import torch
 
@@ -48,3 +49,18 @@ def use_triton(x: torch.Tensor) -> bool:
 def needs_grad(*tensors: torch.Tensor | None) -> bool:
     """True when autograd records an op on these inputs (grad mode on and one of them requires grad)."""
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def eager_function(name: str, forward: Callable, setup_context: Callable,
+                   backward: Callable) -> type[torch.autograd.Function]:
+    """An autograd.Function running an op's forward, `setup_context` and backward directly: what eager
+    calls use instead of the torch.library op, whose dispatch costs more CPU time per call than small
+    kernels take on the GPU. It marks `ctx.eager`, so the backward can skip the op's dispatch too."""
+    def run_forward(ctx, *inputs):
+        out = forward(*inputs)
+        setup_context(ctx, inputs, out)
+        ctx.eager = True
+        return out
+
+    return type(name, (torch.autograd.Function,), {"forward": staticmethod(run_forward),
+                                                   "backward": staticmethod(backward)})

@@ -16,7 +16,7 @@ import triton.language as tl
 from torch import Tensor
 
 from . import reference
-from .backend import needs_grad, use_triton
+from .backend import eager_function, needs_grad, use_triton
 from .layout import channel_layout, dense_like, restore, write_target
 
 ROWS_MIN_INNER = 256  # below this many elements per (outer, channel) row, tile by columns
@@ -251,18 +251,7 @@ def _backward(ctx, grad):
 snake_op.register_autograd(_backward, setup_context=_setup_context)
 
 
-class _EagerFunction(torch.autograd.Function):
-    """The op's autograd outside torch.compile: the same forward, context and backward without the
-    custom-op dispatch (tens of microseconds of CPU time per call)."""
-
-    @staticmethod
-    def forward(ctx, *inputs):
-        out = _forward(*inputs)
-        _setup_context(ctx, inputs, out)
-        ctx.eager = True
-        return out
-
-    backward = staticmethod(_backward)
+_EagerFunction = eager_function("SnakeFunction", _forward, _setup_context, _backward)
 
 
 def _apply(x: Tensor, alpha: Tensor, beta: Optional[Tensor], dim: int, logscale: bool) -> Tensor:
