@@ -42,7 +42,7 @@ import triton.language as tl
 from torch import Tensor
 
 from . import reference
-from .backend import eager_function, interpreter_enabled, needs_grad, use_triton
+from .backend import eager_dispatch, interpreter_enabled, use_triton
 from .snake import parameter_grads, channel_params
 
 VARIANT = "gather"  # "gather" (compute each activated sample once per tile) or "recompute"
@@ -633,7 +633,7 @@ def _backward(ctx, grad):
     if torch.is_grad_enabled():  # create_graph=True: the differentiable closed form, for double backward
         dx, d_alpha, d_beta = reference.anti_alias_activation_backward(
             grad, x, up_filter, down_filter, alpha, beta, *ctx.config)
-    else:  # the plain function under _EagerFunction (no dispatch cost); the op where compile traces
+    else:  # the plain function in eager mode (eager_dispatch: no dispatch cost); the op where compile traces
         values = _backward_values if getattr(ctx, "eager", False) else anti_alias_activation_backward_op
         dx, d_alpha, d_beta = values(grad, x, up_filter, down_filter, alpha, beta, *ctx.config)
     return dx, None, None, d_alpha, (d_beta if beta is not None else None), None, None, None
@@ -642,7 +642,7 @@ def _backward(ctx, grad):
 anti_alias_activation_op.register_autograd(_backward, setup_context=_setup_context)
 
 
-_EagerFunction = eager_function("AntiAliasActivation", _forward, _setup_context, _backward)
+_apply = eager_dispatch("AntiAliasActivation", anti_alias_activation_op, _forward, _setup_context, _backward)
 
 
 # ---------------------------------------------------------------- functional entry point
@@ -684,9 +684,4 @@ def anti_alias_activation(x: Tensor, up_filter: Tensor, down_filter: Tensor, alp
     Filters are shape (K,) or (1, 1, K) (the modules' buffers); they get no gradient. Output in
     x's dtype, arithmetic in fp32; parameter gradients in the parameters' dtype."""
     _check(x, up_filter, down_filter, alpha, beta, up_ratio, down_ratio)
-    args = (x, up_filter, down_filter, alpha, beta, logscale, up_ratio, down_ratio)
-    if torch.compiler.is_compiling():
-        return anti_alias_activation_op(*args)
-    if needs_grad(x, alpha, beta):
-        return _EagerFunction.apply(*args)
-    return _forward(*args)
+    return _apply(x, up_filter, down_filter, alpha, beta, logscale, up_ratio, down_ratio)

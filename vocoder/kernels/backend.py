@@ -46,21 +46,27 @@ def use_triton(x: torch.Tensor) -> bool:
     )
 
 
-def needs_grad(*tensors: torch.Tensor | None) -> bool:
-    """True when autograd records an op on these inputs (grad mode on and one of them requires grad)."""
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
-def eager_function(name: str, forward: Callable, setup_context: Callable,
-                   backward: Callable) -> type[torch.autograd.Function]:
-    """An autograd.Function running an op's forward, `setup_context` and backward directly: what eager
-    calls use instead of the torch.library op, whose dispatch costs more CPU time per call than small
-    kernels take on the GPU. It marks `ctx.eager`, so the backward can skip the op's dispatch too."""
+def eager_dispatch(name: str, op: Callable, forward: Callable, setup_context: Callable,
+                   backward: Callable) -> Callable[..., torch.Tensor]:
+    """How a public entry point calls its op: the torch.library `op` where torch.compile traces; in
+    eager mode an autograd.Function built from the op's forward, `setup_context` and backward (the
+    op's dispatch costs more CPU time per call than small kernels take on the GPU), or the bare
+    forward when nothing needs a gradient. The Function marks `ctx.eager`, so the backward can skip
+    the backward op's dispatch too."""
     def run_forward(ctx, *inputs):
         out = forward(*inputs)
         setup_context(ctx, inputs, out)
         ctx.eager = True
         return out
 
-    return type(name, (torch.autograd.Function,), {"forward": staticmethod(run_forward),
-                                                   "backward": staticmethod(backward)})
+    function = type(name, (torch.autograd.Function,), {"forward": staticmethod(run_forward),
+                                                       "backward": staticmethod(backward)})
+
+    def call(*args):
+        if torch.compiler.is_compiling():
+            return op(*args)
+        if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
+            return function.apply(*args)
+        return forward(*args)
+
+    return call

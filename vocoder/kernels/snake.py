@@ -16,7 +16,7 @@ import triton.language as tl
 from torch import Tensor
 
 from . import reference
-from .backend import eager_function, needs_grad, use_triton
+from .backend import eager_dispatch, use_triton
 from .layout import channel_layout, dense_like, restore, write_target
 
 ROWS_MIN_INNER = 256  # below this many elements per (outer, channel) row, tile by columns
@@ -242,7 +242,7 @@ def _backward(ctx, grad):
     x, alpha, beta = ctx.saved_tensors
     if torch.is_grad_enabled():  # create_graph=True: differentiable closed form, for double backward
         dx, d_alpha, d_beta = reference.snake_backward(grad, x, alpha, beta, ctx.dim, ctx.logscale)
-    else:  # the plain function under _EagerFunction (no dispatch cost); the op where compile traces
+    else:  # the plain function in eager mode (eager_dispatch: no dispatch cost); the op where compile traces
         values = _backward_values if getattr(ctx, "eager", False) else snake_backward_op
         dx, d_alpha, d_beta = values(grad, x, alpha, beta, ctx.dim, ctx.logscale)
     return dx, d_alpha, (d_beta if beta is not None else None), None, None
@@ -251,17 +251,7 @@ def _backward(ctx, grad):
 snake_op.register_autograd(_backward, setup_context=_setup_context)
 
 
-_EagerFunction = eager_function("SnakeFunction", _forward, _setup_context, _backward)
-
-
-def _apply(x: Tensor, alpha: Tensor, beta: Optional[Tensor], dim: int, logscale: bool) -> Tensor:
-    """The registered op under torch.compile; in eager mode its autograd Function, or the bare
-    forward when nothing needs a gradient."""
-    if torch.compiler.is_compiling():
-        return snake_op(x, alpha, beta, dim, logscale)
-    if needs_grad(x, alpha, beta):
-        return _EagerFunction.apply(x, alpha, beta, dim, logscale)
-    return _forward(x, alpha, beta, dim, logscale)
+_apply = eager_dispatch("SnakeFunction", snake_op, _forward, _setup_context, _backward)
 
 
 def _check(x: Tensor, dim: int, **params: Optional[Tensor]) -> int:

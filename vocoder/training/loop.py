@@ -16,7 +16,7 @@ from .distributed import Distributed, all_finite
 from .logger import RunLogger
 from .metrics import mel_l1, multi_resolution_stft_distance
 from .run_dir import latest_checkpoint, save_step, set_aside
-from .step import GanStep
+from .step import PRECISIONS, GanStep
 
 
 # model settings that change how a step runs, not what is trained: a run may resume across them
@@ -46,7 +46,7 @@ class TrainOptions:
     seed: int = 1234
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "bf16"):
+        if self.precision not in PRECISIONS:
             raise ValueError(f"train.precision must be fp32 or bf16, got {self.precision!r}")
         for name in ("max_steps", "batch_size", "log_interval", "checkpoint_interval", "validation_interval"):
             if getattr(self, name) < 1:

@@ -12,6 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..models.losses import discriminator_loss, feature_loss, generator_loss
 
+PRECISIONS = ("fp32", "bf16")  # fp32, or bf16 autocast (the fused activations compute in fp32)
 # called with (loss, "generator loss" | "discriminator loss", its parts) before each backward
 FiniteCheck = Callable[[Tensor, str, dict[str, Tensor]], None]
 
@@ -27,8 +28,8 @@ class GanStep:
                  mel_loss: nn.Module, *, learning_rate: float = 1e-4, adam_betas: tuple[float, float] = (0.8, 0.99),
                  lr_decay: float = 0.9999996, clip_grad_norm: float = 500.0, lambda_mel: float = 15.0,
                  precision: str = "fp32", distributed: bool = False) -> None:
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.generator, self.discriminators = generator, nn.ModuleDict(dict(discriminators))
         self.mel, self.mel_loss = mel, mel_loss
         self.clip_grad_norm, self.lambda_mel, self.precision = clip_grad_norm, lambda_mel, precision
