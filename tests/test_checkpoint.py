@@ -12,7 +12,7 @@ from vocoder.checkpoint import (CheckpointError, load_checkpoint, load_generator
                                 save_generator)
 from vocoder.models import Generator
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
+CONFIGS = Path(__file__).resolve().parents[1] / "vocoder" / "configs" / "model"
 
 
 

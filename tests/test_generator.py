@@ -11,7 +11,7 @@ from vocoder.models import generator as generator_module
 
 
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
+CONFIGS = Path(__file__).resolve().parents[1] / "vocoder" / "configs" / "model"
 
 # Parameters with weight norm (g and v counted), from NVIDIA's own `bigvgan.BigVGAN` (2.4.1) built
 # from the same config.json values; the README of NVIDIA/BigVGAN rounds them to 112M / 122M / 14M.

@@ -23,7 +23,7 @@ from vocoder.infer import InferError, find_inputs, infer_files, plan_jobs, run
 from vocoder.models import Generator
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = yaml.safe_load((ROOT / "configs" / "model" / "tiny.yaml").read_text())
+TINY = yaml.safe_load((ROOT / "vocoder" / "configs" / "model" / "tiny.yaml").read_text())
 HOP, SR = 256, 24000
 PCM16_STEP = 1 / 32767
 

@@ -27,7 +27,7 @@ from vocoder.training.distributed import setup
 from vocoder.training.loop import TrainOptions
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
+CONFIGS = ROOT / "vocoder" / "configs"
 DEMO_DATA = ROOT / "vocoder" / "data" / "demo"
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 NEEDS = {"libritts": ["data.root=/data/LibriTTS"]}  # mandatory values an experiment leaves open

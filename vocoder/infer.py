@@ -289,9 +289,9 @@ def run(checkpoint: str, input: str, output: str, device: str = "auto", precisio
     return summary
 
 
-@hydra.main(config_path="../configs", config_name="infer", version_base="1.3")
+@hydra.main(config_path="configs", config_name="infer", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry: `key=value` overrides against configs/infer.yaml; exit status 1 when a file
+    """Hydra entry: `key=value` overrides against vocoder/configs/infer.yaml; exit status 1 when a file
     failed, 2 when the run could not start (bad checkpoint, no inputs, outputs replacing inputs)."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:

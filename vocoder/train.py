@@ -76,7 +76,7 @@ def build_trainer(cfg: dict, env: Distributed) -> Trainer:
                    val_loader, options, Path(cfg["run_dir"]), config=cfg, env=env)
 
 
-@hydra.main(config_path="../configs", config_name="train", version_base="1.3")
+@hydra.main(config_path="configs", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)

@@ -46,9 +46,9 @@ def parser() -> argparse.ArgumentParser:
                    help="folder for the JSON, CSV, markdown and PNG files (default: $OUT or ./bench-results)")
     p.add_argument("--device", default="auto", help="cuda, cpu or auto (default: cuda when available)")
     p.add_argument("--quick", action="store_true", help="kernels: small shapes, for a smoke test")
-    p.add_argument("--model", default="bigvgan_v2_24khz_100band_256x", help="train/infer: a configs/model name")
+    p.add_argument("--model", default="bigvgan_v2_24khz_100band_256x", help="train/infer: a vocoder/configs/model name")
     p.add_argument("--discriminator", default="bigvgan_v1",
-                   help="train: the configs/discriminator set of the GAN step (default: MPD + MRD)")
+                   help="train: the vocoder/configs/discriminator set of the GAN step (default: MPD + MRD)")
     p.add_argument("--steps", type=_names, default=("generator", "gan"),
                    help="train: generator and/or gan, comma-separated")
     p.add_argument("--variants", type=_names, default=("fused", "eager", "eager+ckpt", "fused+ckpt"),

@@ -34,7 +34,7 @@ from ..training.step import GanStep
 from .measure import guarded, release, synchronize
 from .saved import SavedTensorLedger
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STEPS = ("generator", "gan")
 VARIANTS = {  # name: (fused activations, activation checkpointing)
     "fused": (True, False),
@@ -47,11 +47,11 @@ DISCRIMINATORS = (MultiPeriodDiscriminator, MultiResolutionDiscriminator, MultiS
 
 
 def load_config(group: str, name: str) -> dict:
-    """A `configs/<group>/<name>.yaml` as a plain dict."""
+    """A `vocoder/configs/<group>/<name>.yaml` as a plain dict."""
     path = CONFIGS / group / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
-        raise ValueError(f"no {group} config {name!r} (configs/{group}/ has {', '.join(known)})")
+        raise ValueError(f"no {group} config {name!r} (vocoder/configs/{group}/ has {', '.join(known)})")
     return OmegaConf.to_container(OmegaConf.load(path))
 
 

@@ -85,7 +85,7 @@ class Generator(nn.Module):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Generator":
-        """Build from a BigVGAN `config.json` dict or one of configs/model/*.yaml; other keys are ignored.
+        """Build from a BigVGAN `config.json` dict or one of vocoder/configs/model/*.yaml; other keys are ignored.
 
         The whole mapping (mel settings included) is kept as `generator.config` for checkpoints.
         """

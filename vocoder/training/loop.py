@@ -25,7 +25,7 @@ RESUMABLE_CHANGES = {"activation_checkpointing"}
 
 @dataclass
 class TrainOptions:
-    """What `train:` in the Hydra config holds (see configs/train.yaml for the meaning of each)."""
+    """What `train:` in the Hydra config holds (see vocoder/configs/train.yaml for the meaning of each)."""
 
     max_steps: int = 1000
     batch_size: int = 4
