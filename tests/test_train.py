@@ -172,7 +172,7 @@ def test_train_end_to_end(tmp_path):
     acc.Reload()
     tags = acc.Tags()
     assert {"train/loss_g", "train/loss_d", "train/mel", "train/lr", "validation/mel_l1",
-            "validation/mrstft"} <= set(tags["scalars"])
+            "validation/m_stft", "validation/pesq"} <= set(tags["scalars"])
     assert [e.step for e in acc.Scalars("train/loss_g")] == [1, 2, 3]
     assert [e.step for e in acc.Scalars("validation/mel_l1")] == [0, 2, 3]
     assert "target/0" in tags["audio"] and "generated/0" in tags["audio"] and "mel/0" in tags["images"]

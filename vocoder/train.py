@@ -84,7 +84,8 @@ def main(cfg: DictConfig) -> None:
     try:
         result = build_trainer(plain, env).fit()
         if env.is_main and result:
-            print(f"done: validation mel L1 {result['mel_l1']:.4f}; checkpoints in "
+            pesq = f", PESQ-wb {result['pesq']:.3f}" if "pesq" in result else ""
+            print(f"done: validation mel L1 {result['mel_l1']:.4f}{pesq}; checkpoints in "
                   f"{Path(plain['run_dir']) / 'checkpoints'}", flush=True)
     finally:
         cleanup()

@@ -1,6 +1,7 @@
-"""Audio: BigVGAN-compatible log-mel spectrogram, constant-Q transform, audio file I/O, resampling."""
+"""Audio: BigVGAN-compatible log-mel spectrogram, its Griffin-Lim inversion, constant-Q transform, audio file I/O, resampling."""
 
 from .cqt import ConstantQTransform
+from .griffin_lim import GRIFFIN_LIM_ITERATIONS, GriffinLimVocoder, griffin_lim
 from .io import AudioError, AudioInfo, load_audio, resample, save_audio
 from .mel import MelSpectrogram, mel_filterbank, mel_spectrogram, num_frames, stft_magnitude
 
@@ -8,7 +9,10 @@ __all__ = [
     "AudioError",
     "AudioInfo",
     "ConstantQTransform",
+    "GRIFFIN_LIM_ITERATIONS",
+    "GriffinLimVocoder",
     "MelSpectrogram",
+    "griffin_lim",
     "load_audio",
     "mel_filterbank",
     "mel_spectrogram",

@@ -12,9 +12,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from ..checkpoint import load_checkpoint
+from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
 from .distributed import Distributed, all_finite
 from .logger import RunLogger
-from .metrics import mel_l1, multi_resolution_stft_distance
 from .run_dir import latest_checkpoint, save_step, set_aside
 from .step import PRECISIONS, GanStep
 
@@ -160,11 +160,14 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Mel L1 and multi-resolution STFT distance on whole validation utterances (rank 0)."""
+        """Mel L1, M-STFT and PESQ-wb (vocoder.evaluation, as NVIDIA's train.py validates) on whole
+        validation utterances (rank 0); a file a metric is undefined for (too short, no speech) is
+        left out of that metric's mean."""
         if self.val_loader is None or not self.env.is_main or self.opt.validation_files < 1:
             return {}
         self.generator.eval()
-        mel_errors, stft_errors = [], []
+        rate = int(self.config["model"]["sampling_rate"])
+        values: dict[str, list[float]] = {"mel_l1": [], "m_stft": [], "pesq": []}
         for i, batch in enumerate(self.val_loader):
             if i >= self.opt.validation_files:
                 break
@@ -174,19 +177,22 @@ class Trainer:
                 fake = self.generator(mel)
             fake = fake.float().reshape(1, -1)[..., : wav.shape[-1]]
             mel_fake = self.mel(fake)
-            mel_errors.append(mel_l1(mel, mel_fake))
-            stft_errors.append(multi_resolution_stft_distance(wav, fake))
+            values["mel_l1"].append(mel_l1_of_mels(mel, mel_fake))
+            for name, metric in (("m_stft", lambda: multi_resolution_stft_distance(wav, fake)),
+                                 ("pesq", lambda: pesq_wb(wav, fake, rate))):
+                try:
+                    values[name].append(metric())
+                except UndefinedMetric:
+                    pass
             if i < 2:
-                rate = int(self.config["model"]["sampling_rate"])
                 if self.step == 0:
                     self.log.audio(self.step, f"target/{i}", wav, rate)
                 self.log.audio(self.step, f"generated/{i}", fake, rate)
                 self.log.mels(self.step, f"mel/{i}", mel, mel_fake)
         self.generator.train()
-        result = {"mel_l1": sum(mel_errors) / len(mel_errors),
-                  "mrstft": sum(stft_errors) / len(stft_errors)}
+        result = {name: sum(v) / len(v) for name, v in values.items() if v}
         self.log.scalars(self.step, result, prefix="validation")
-        print(f"step {self.step}: validation mel L1 {result['mel_l1']:.4f}, "
-              f"multi-resolution STFT distance {result['mrstft']:.4f}", flush=True)
+        shown = ", ".join(f"{title} {result[name]:.4f}" for name, title in
+                          (("mel_l1", "mel L1"), ("m_stft", "M-STFT"), ("pesq", "PESQ-wb")) if name in result)
+        print(f"step {self.step}: validation {shown}", flush=True)
         return result
-

@@ -1,0 +1,42 @@
+"""Quality metrics of BigVGAN's and Vocos' tables (PESQ, M-STFT, MCD, periodicity, V/UV F1, mel L1) as
+library functions: one set shared by training validation and `python -m vocoder.evaluate`."""
+
+from .cepstral import mel_cepstral_distortion, mel_cepstrum
+from .files import FileScores, score_files
+from .mel_distance import mel_l1, mel_l1_of_mels
+from .pair import DEFAULT_MEL, HIGHER_IS_BETTER, METRICS, Scores, check_metrics, score_pair
+from .pairing import Pair, PairingError, audio_files, pair_files
+from .periodicity import periodicity_metrics, pitch_and_periodicity
+from .pesq_score import PESQ_RATE, pesq_wb
+from .report import markdown_table, metrics_csv, summary_json
+from .signals import UndefinedMetric
+from .stft_distance import STFT_RESOLUTIONS, multi_resolution_stft_distance
+
+__all__ = [
+    "DEFAULT_MEL",
+    "FileScores",
+    "HIGHER_IS_BETTER",
+    "METRICS",
+    "PESQ_RATE",
+    "Pair",
+    "PairingError",
+    "STFT_RESOLUTIONS",
+    "Scores",
+    "UndefinedMetric",
+    "audio_files",
+    "check_metrics",
+    "markdown_table",
+    "mel_cepstral_distortion",
+    "mel_cepstrum",
+    "mel_l1",
+    "mel_l1_of_mels",
+    "metrics_csv",
+    "multi_resolution_stft_distance",
+    "pair_files",
+    "periodicity_metrics",
+    "pesq_wb",
+    "pitch_and_periodicity",
+    "score_files",
+    "score_pair",
+    "summary_json",
+]

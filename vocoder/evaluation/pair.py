@@ -1,0 +1,100 @@
+"""`score_pair`: every metric of one (reference, generated) pair of waveforms, with notes on what was adjusted."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from ..audio import MelSpectrogram, resample
+from .cepstral import mel_cepstral_distortion
+from .mel_distance import mel_l1
+from .periodicity import periodicity_metrics
+from .pesq_score import pesq_wb
+from .signals import UndefinedMetric, as_waveform
+from .stft_distance import multi_resolution_stft_distance
+
+# The metrics, named as in BigVGAN's and Vocos' tables; higher is better for pesq and vuv_f1 only.
+METRICS = ("pesq", "m_stft", "mcd", "periodicity", "vuv_f1", "mel_l1")
+HIGHER_IS_BETTER = {"pesq": True, "m_stft": False, "mcd": False, "periodicity": False, "vuv_f1": True,
+                    "mel_l1": False}
+LENGTH_TOLERANCE_HOPS = 3  # a length difference above this many mel hops is reported
+
+# The mel of mel L1 when none is given: BigVGAN-v2's 100-band mel (n_fft = window 1024, hop 256, 0 … sr/2).
+DEFAULT_MEL = {"n_fft": 1024, "num_mels": 100, "hop_size": 256, "win_size": 1024, "fmin": 0.0, "fmax": None}
+
+
+class Scores(dict):
+    """{metric name: value} (NaN where a metric is undefined for the pair) and `notes`: what was
+    adjusted (resampling, trimming) or could not be computed, one line each."""
+
+    def __init__(self, values: dict[str, float], notes: list[str]) -> None:
+        super().__init__(values)
+        self.notes = notes
+
+
+def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
+    """`metrics` as a tuple in METRICS order; a ValueError names any unknown one."""
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(map(repr, unknown))}; choose from {', '.join(METRICS)}")
+    return tuple(m for m in METRICS if m in metrics)
+
+
+def score_pair(reference: Tensor, generated: Tensor, sampling_rate: int, generated_rate: int | None = None,
+               mel: MelSpectrogram | None = None, metrics: Sequence[str] = METRICS, pitch_model: str = "tiny",
+               device: str | torch.device = "cpu") -> Scores:
+    """Score `generated` against `reference`, mono (T,) waveforms in [-1, 1].
+
+    `reference` is at `sampling_rate`; `generated` at `generated_rate` (default: the same) is
+    resampled to it when they differ. `mel` (its sampling_rate must be `sampling_rate`) is the mel
+    of mel L1; None: DEFAULT_MEL at that rate. Both signals are trimmed to the shorter; a
+    difference of more than LENGTH_TOLERANCE_HOPS hops is noted. A metric without a value for this
+    pair (too short, no speech for PESQ) is NaN, and a note says why. `pitch_model`, `device`: of
+    the periodicity metrics (torchcrepe).
+    """
+    chosen = check_metrics(metrics)
+    sampling_rate = int(sampling_rate)
+    ref = as_waveform(reference, "reference")
+    gen = as_waveform(generated, "generated")
+    if mel is None:
+        mel = MelSpectrogram(sampling_rate=sampling_rate, **DEFAULT_MEL)
+    elif int(mel.sampling_rate) != sampling_rate:
+        raise ValueError(f"the mel is for {mel.sampling_rate} Hz but the reference is at {sampling_rate} Hz")
+    notes: list[str] = []
+    if generated_rate is not None and int(generated_rate) != sampling_rate:
+        gen = resample(gen, int(generated_rate), sampling_rate)
+        notes.append(f"generated audio resampled from {int(generated_rate)} Hz to {sampling_rate} Hz")
+    difference = gen.shape[-1] - ref.shape[-1]
+    if abs(difference) > LENGTH_TOLERANCE_HOPS * mel.hop_size:
+        longer, shorter = ("generated", "reference") if difference > 0 else ("reference", "generated")
+        notes.append(f"lengths differ by {abs(difference)} samples ({abs(difference) / sampling_rate:.3f} s): "
+                     f"the {longer} audio is trimmed to the {shorter}'s {min(len(ref), len(gen))}")
+    n = min(ref.shape[-1], gen.shape[-1])
+    ref, gen = ref[:n], gen[:n]
+
+    values: dict[str, float] = {}
+
+    def attempt(names: tuple[str, ...], compute) -> None:
+        try:
+            result = compute()
+            values.update(result if isinstance(result, dict) else {names[0]: result})
+        except UndefinedMetric as e:
+            values.update({name: math.nan for name in names})
+            notes.append(str(e))
+
+    if "pesq" in chosen:
+        attempt(("pesq",), lambda: pesq_wb(ref, gen, sampling_rate))
+    if "m_stft" in chosen:
+        attempt(("m_stft",), lambda: multi_resolution_stft_distance(ref, gen))
+    if "mcd" in chosen:
+        attempt(("mcd",), lambda: mel_cepstral_distortion(ref, gen, sampling_rate))
+    pitch = tuple(m for m in chosen if m in ("periodicity", "vuv_f1"))
+    if pitch:
+        attempt(pitch, lambda: {k: v for k, v in periodicity_metrics(ref, gen, sampling_rate, pitch_model,
+                                                                     device).items() if k in pitch})
+    if "mel_l1" in chosen:
+        attempt(("mel_l1",), lambda: mel_l1(ref, gen, mel.to("cpu")))
+    return Scores({name: values[name] for name in chosen}, notes)
