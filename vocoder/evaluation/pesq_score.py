@@ -17,7 +17,7 @@ def pesq_wb(reference: Tensor, generated: Tensor, sampling_rate: int) -> float:
 
     Both (T,) at `sampling_rate`, trimmed to the shorter, resampled to 16 kHz (torchaudio's sinc
     resampler, as NVIDIA's train.py) and given to `pesq.pesq(16000, ref, deg, "wb")` as float32
-    (NVIDIA rounds to int16 first; `pesq` scales both by their common peak either way).
+    (NVIDIA converts to int16 first; `pesq` scales both by their common peak either way).
     Raises UndefinedMetric when PESQ has no value: shorter than 0.25 s, or no speech found.
     """
     ref, gen = trim_to_shorter(as_waveform(reference, "reference"), as_waveform(generated, "generated"))
