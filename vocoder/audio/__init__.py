@@ -2,12 +2,14 @@
 
 from .cqt import ConstantQTransform
 from .io import AudioError, AudioInfo, load_audio, resample, save_audio
+from .mel import SETTINGS as MEL_SETTINGS
 from .mel import MelSpectrogram, mel_filterbank, mel_spectrogram, num_frames, stft_magnitude
 
 __all__ = [
     "AudioError",
     "AudioInfo",
     "ConstantQTransform",
+    "MEL_SETTINGS",
     "MelSpectrogram",
     "load_audio",
     "mel_filterbank",
