@@ -89,8 +89,8 @@ def test_fused_ops_keep_only_x_where_eager_keeps_several(op, triton_device):
 def test_generator_step_split_by_kind():
     """A weight-normed tiny generator keeps activation inputs, conv inputs and weight-norm weights;
     nothing is filed under the discriminators or the mel loss."""
-    model = load_config("model", "tiny")
-    case = Case(model, load_config("discriminator", "tiny"), checkpointing=False, device=torch.device("cpu"))
+    case = Case(load_config("model", "tiny"), load_config("mel", "24khz_100band"), load_config("discriminator", "tiny"),
+                checkpointing=False, device=torch.device("cpu"))
     step, params = case.step("generator", batch=1, segment=1024)
     split = saved_by_kind(step, params)
     assert split["saved_activations"] > 0 and split["saved_conv_inputs"] > 0
@@ -173,6 +173,7 @@ def test_infer_suite(tmp_path, capsys):
     (["train", "--steps", "generator,disc"], "unknown --steps/--variants/--precisions value(s): disc"),
     (["train", "--segments", "8192,x"], "expected comma-separated integers"),
     (["infer", "--precisions", "fp64"], "fp64"),
+    (["infer", "--model", "tiny", "--mel", "22khz_80band"], "model.num_mels=100 but mel.num_mels=80"),
 ])
 def test_bad_arguments_are_named(args, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -5,19 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
+from model_configs import flat_config, mel_config, model_config
 
 from vocoder import checkpoint
-from vocoder.checkpoint import (CheckpointError, load_checkpoint, load_generator, save_checkpoint,
+from vocoder.checkpoint import (CheckpointError, load_checkpoint, load_generator, load_model, save_checkpoint,
                                 save_generator)
 from vocoder.models import Generator
-
-CONFIGS = Path(__file__).resolve().parents[1] / "vocoder" / "configs" / "model"
-
-
-
-def model_config(name: str) -> dict:
-    return yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
 
 
 def nvidia_generator(config: dict, seed: int):
@@ -49,7 +42,7 @@ def save_like_nvidia(model, config: dict, folder: Path) -> Path:
     ("tiny", 16, ("folder", "file")),
 ])
 def test_nvidia_checkpoint_gives_nvidia_audio(torch_backend, tmp_path, name, frames, sources):
-    config = model_config(name)
+    config = flat_config(name)  # NVIDIA's config.json: generator and mel keys in one dict
     theirs = nvidia_generator(config, seed=len(name))
     folder = save_like_nvidia(theirs, config, tmp_path / name)
     mel = torch.randn(1, config["num_mels"], frames, generator=torch.Generator().manual_seed(0))
@@ -58,7 +51,9 @@ def test_nvidia_checkpoint_gives_nvidia_audio(torch_backend, tmp_path, name, fra
     del theirs
     assert expected.std() > 0.05 and (expected.abs() < 0.99).float().mean() > 0.5  # neither silent nor clipped
     for source in sources:
-        ours = load_generator(folder if source == "folder" else folder / "bigvgan_generator.pt").eval()
+        ours, settings = load_model(folder if source == "folder" else folder / "bigvgan_generator.pt")
+        assert settings == mel_config(name) and ours.config == Generator.settings(model_config(name))
+        ours.eval()
         with torch.no_grad():
             y = ours(mel)
         del ours
@@ -67,7 +62,7 @@ def test_nvidia_checkpoint_gives_nvidia_audio(torch_backend, tmp_path, name, fra
 
 
 def test_nvidia_checkpoint_without_weight_norm(torch_backend, tmp_path):
-    config = {**model_config("tiny"), "upsample_initial_channel": 16}
+    config = {**flat_config("tiny"), "upsample_initial_channel": 16}
     theirs = nvidia_generator(config, seed=3)
     mel = torch.randn(1, 100, 4)
     with torch.no_grad():
@@ -80,7 +75,7 @@ def test_nvidia_checkpoint_without_weight_norm(torch_backend, tmp_path):
 
 def test_fused_path_matches_reference(triton_device, monkeypatch):
     # the tiny config cut to two upsamplings and one AMP block each: the interpreter is slow
-    config = {**model_config("tiny"), "upsample_rates": [4, 4], "upsample_kernel_sizes": [8, 8], "hop_size": 16,
+    config = {**model_config("tiny"), "upsample_rates": [4, 4], "upsample_kernel_sizes": [8, 8],
               "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3]]}
     torch.manual_seed(4)
     model = Generator.from_config(config).eval().to(triton_device)
@@ -98,22 +93,25 @@ def test_fused_path_matches_reference(triton_device, monkeypatch):
     assert (fused - reference).abs().max().item() <= 1e-4
 
 
-def test_round_trip_and_training_checkpoints(tmp_path):
+def test_round_trip(tmp_path):
     torch.manual_seed(5)
     model = Generator.from_config({**model_config("tiny"), "upsample_initial_channel": 16}).eval()
     mel = torch.randn(1, 100, 3)
-    save_generator(tmp_path / "g.pt", model)
+    settings = {**mel_config("tiny"), "fmax": 8000}
+    save_generator(tmp_path / "g.pt", model, settings)
     state = load_checkpoint(tmp_path / "g.pt")
-    assert set(state) == {"generator", "config"} and state["config"]["sampling_rate"] == 24000
-    loaded = load_generator(tmp_path / "g.pt").eval()
-    assert loaded.config == model.config
+    assert set(state) == {"generator", "model"} and state["model"] == {"generator": model.config, "mel": settings}
+    loaded, loaded_mel = load_model(tmp_path / "g.pt")
+    assert loaded.config == model.config and loaded_mel == settings
     with torch.no_grad():
-        assert torch.equal(loaded(mel), model(mel))
-    # a training checkpoint: the run config holds the model config under `model`
-    save_checkpoint(tmp_path / "step.pt", generator=model.state_dict(), step=7,
-                    config={"model": model.config, "train": {"batch_size": 4}})
-    with torch.no_grad():
-        assert torch.equal(load_generator(tmp_path / "step.pt").eval()(mel), model(mel))
+        assert torch.equal(loaded.eval()(mel), model(mel))
+
+
+def test_a_record_whose_mel_does_not_fit_is_refused(tmp_path):
+    model = Generator.from_config({**model_config("tiny"), "upsample_initial_channel": 16})
+    save_generator(tmp_path / "g.pt", model, {**mel_config("tiny"), "num_mels": 80})
+    with pytest.raises(CheckpointError, match=r"g.pt does not describe a generator and its mel: model.num_mels=100 but mel.num_mels=80"):
+        load_model(tmp_path / "g.pt")
 
 
 def test_interrupted_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
@@ -159,7 +157,8 @@ def test_mismatched_weights_name_the_keys(tmp_path):
     state = Generator.from_config(config).state_dict()
     state.pop("conv_pre.bias")
     state["extra.weight"] = torch.ones(1)
-    save_checkpoint(tmp_path / "bad.pt", generator=state, config={**config, "upsample_initial_channel": 32})
+    save_checkpoint(tmp_path / "bad.pt", generator=state,
+                    model={"generator": {**config, "upsample_initial_channel": 32}, "mel": mel_config("tiny")})
     with pytest.raises(CheckpointError) as info:
         load_generator(tmp_path / "bad.pt")
     message = str(info.value)

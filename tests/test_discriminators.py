@@ -5,9 +5,11 @@ import torch
 
 from vocoder.audio import ConstantQTransform
 from vocoder.models.discriminators import (
+    DEFAULTS,
     MultiPeriodDiscriminator,
     MultiResolutionDiscriminator,
     MultiScaleSubbandCQTDiscriminator,
+    build_discriminators,
 )
 from vocoder.models.losses import discriminator_loss, feature_loss, generator_loss
 
@@ -213,6 +215,26 @@ def test_from_config_keys():
         MultiScaleSubbandCQTDiscriminator.from_config(V2_CQTD)
     cqtd = MultiScaleSubbandCQTDiscriminator.from_config({**V2_CQTD, "cqtd_filters": 8}, sampling_rate=22050)
     assert len(cqtd.discriminators) == 3 and cqtd.discriminators[2].bins_per_octave == 48
+
+
+def test_defaults_are_written_once():
+    """The group's files set only what differs from DEFAULTS (which `discriminator/base` holds), and
+    the constructors' defaults are DEFAULTS' values."""
+    from pathlib import Path
+
+    import yaml
+
+    folder = Path(__file__).resolve().parents[1] / "vocoder" / "configs" / "discriminator"
+    for path in folder.glob("*.yaml"):
+        own = yaml.safe_load(path.read_text())
+        assert own.pop("defaults") == ["base", "_self_"], path.name
+        assert set(own) <= set(DEFAULTS), path.name
+        assert all(own[k] != DEFAULTS[k] for k in own), path.name
+    mpd, mrd = MultiPeriodDiscriminator(), MultiResolutionDiscriminator()
+    assert tuple(mpd.mpd_reshapes) == DEFAULTS["mpd_reshapes"] and tuple(mrd.resolutions) == DEFAULTS["resolutions"]
+    with pytest.raises(ValueError, match="unknown key.* mpd_reshape "):
+        build_discriminators({"mpd_reshape": [2]}, 24000)
+    assert set(build_discriminators({}, 24000)) == {"mpd", "mrd"}  # NVIDIA's default: MRD
 
 
 def test_bad_inputs():

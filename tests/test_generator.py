@@ -1,17 +1,12 @@
 """Generator: the published BigVGAN shapes (parameter counts), output length, options, checkpointing."""
 
-from pathlib import Path
-
 import pytest
 import torch
-import yaml
+from model_configs import CONFIGS, MEL_OF, mel_config, model_config
 
 from vocoder.models import Generator
 from vocoder.models import generator as generator_module
-
-
-
-CONFIGS = Path(__file__).resolve().parents[1] / "vocoder" / "configs" / "model"
+from vocoder.models.generator import check_mel_settings
 
 # Parameters with weight norm (g and v counted), from NVIDIA's own `bigvgan.BigVGAN` (2.4.1) built
 # from the same config.json values; the README of NVIDIA/BigVGAN rounds them to 112M / 122M / 14M.
@@ -29,12 +24,11 @@ NVIDIA_PARAMETERS = {
 }
 
 
-def model_config(name: str) -> dict:
-    return yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
-
-
-def test_every_config_is_counted():
-    assert {p.stem for p in CONFIGS.glob("*.yaml")} == set(NVIDIA_PARAMETERS)
+def test_every_config_is_counted_and_has_its_mel():
+    assert {p.stem for p in (CONFIGS / "model").glob("*.yaml")} == set(NVIDIA_PARAMETERS) == set(MEL_OF)
+    assert {p.stem for p in (CONFIGS / "mel").glob("*.yaml")} == set(MEL_OF.values())
+    for name, mel in MEL_OF.items():  # the model file names its mel, as the experiments pair them
+        assert f"its mel settings: mel/{mel}.yaml" in (CONFIGS / "model" / f"{name}.yaml").read_text()
 
 
 @pytest.mark.parametrize("name", sorted(NVIDIA_PARAMETERS))
@@ -43,9 +37,9 @@ def test_parameter_count_and_hop(name):
     with torch.device("meta"):
         model = Generator.from_config(config)
     assert sum(p.numel() for p in model.parameters()) == NVIDIA_PARAMETERS[name]
-    assert model.hop_length == config["hop_size"]
-    for key in ("sampling_rate", "n_fft", "hop_size", "win_size", "fmin", "fmax"):
-        assert key in model.config  # mel settings travel with the model into checkpoints
+    assert model.hop_length == mel_config(name)["hop_size"]
+    check_mel_settings(config, mel_config(name))
+    assert model.config == Generator.settings(config) == {**model.config, **config}  # arguments only
 
 
 @pytest.mark.parametrize("resblock,tanh", [("2", False), (1, True)])
@@ -61,17 +55,20 @@ def test_output_length_is_frames_times_hop(resblock, tanh):
         assert y.abs().max() <= 1.0
 
 
-def test_from_config_ignores_unknown_keys_and_checks_values():
-    base = {**model_config("tiny"), "upsample_initial_channel": 16, "batch_size": 4, "seed": 1234}
-    assert Generator.from_config(base).config["batch_size"] == 4
+def test_from_config_refuses_unknown_keys_and_checks_values():
+    base = {**model_config("tiny"), "upsample_initial_channel": 16}
+    with pytest.raises(ValueError, match=r"^not generator arguments: hop_size, sampling_rate \(the generator takes num_mels, "):
+        Generator.from_config({**base, "sampling_rate": 24000, "hop_size": 256})
+    with pytest.raises(ValueError, match="^the generator config lacks upsample_rates$"):
+        Generator.from_config({k: v for k, v in base.items() if k != "upsample_rates"})
+    assert Generator.settings({**base, "resblock": 2})["resblock"] == "2" == Generator.from_config(base).config["resblock"]
+    assert Generator.settings(base)["init"] == "bigvgan"  # defaults filled in
     with pytest.raises(ValueError, match="resblock"):
         Generator.from_config({**base, "resblock": "3"})
     with pytest.raises(ValueError, match="activation"):
         Generator.from_config({**base, "activation": "relu"})
     with pytest.raises(ValueError, match="equal length"):
         Generator.from_config({**base, "upsample_kernel_sizes": [8, 8]})
-    with pytest.raises(ValueError, match="hop_size=512"):
-        Generator.from_config({**base, "hop_size": 512})
     with pytest.raises(ValueError, match=r"\(batch, 100, frames\)"):
         Generator.from_config(base)(torch.randn(1, 80, 4))
 
@@ -81,10 +78,12 @@ def test_activation_checkpointing_same_numbers(monkeypatch):
     real = generator_module.checkpoint
     monkeypatch.setattr(generator_module, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))
     config = {**model_config("tiny"), "upsample_initial_channel": 16, "upsample_rates": [4, 4],
-              "upsample_kernel_sizes": [8, 8], "hop_size": 16}
+              "upsample_kernel_sizes": [8, 8]}
     torch.manual_seed(1)
     plain = Generator.from_config(config)
-    checkpointed = Generator.from_config({**config, "activation_checkpointing": True})
+    checkpointed = Generator.from_config(config)
+    checkpointed.activation_checkpointing = True  # a runtime switch, not config
+    assert checkpointed.config == plain.config
     checkpointed.load_state_dict(plain.state_dict())
     mel = torch.randn(1, config["num_mels"], 4)
     results = []
@@ -114,3 +113,12 @@ def test_remove_weight_norm_keeps_output():
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
     assert not any("parametrizations" in k for k in model.state_dict())
     assert "ups.0.0.weight" in model.state_dict() and "conv_post.bias" not in model.state_dict()
+
+
+def test_a_mel_that_does_not_fit_is_one_line():
+    model, mel = model_config("tiny"), mel_config("tiny")
+    check_mel_settings(model, mel)
+    with pytest.raises(ValueError, match=r"^model.num_mels=100 but mel.num_mels=80: "):
+        check_mel_settings(model, {**mel, "num_mels": 80})
+    with pytest.raises(ValueError, match=r"^mel.hop_size=512 but model.upsample_rates \[4, 4, 4, 4\] multiply to 256: "):
+        check_mel_settings(model, {**mel, "hop_size": 512})

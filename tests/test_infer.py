@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-import yaml
+from model_configs import flat_config, mel_config, model_config
 
 from vocoder import Vocoder
 from vocoder.audio import MelSpectrogram
@@ -23,7 +23,7 @@ from vocoder.infer import InferError, find_inputs, infer_files, plan_jobs, run
 from vocoder.models import Generator
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = yaml.safe_load((ROOT / "vocoder" / "configs" / "model" / "tiny.yaml").read_text())
+TINY, TINY_MEL, TINY_FLAT = model_config("tiny"), mel_config("tiny"), flat_config("tiny")
 HOP, SR = 256, 24000
 PCM16_STEP = 1 / 32767
 
@@ -49,7 +49,7 @@ def tiny_generator(seed: int = 0) -> Generator:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_generator(path, tiny_generator())
+    save_generator(path, tiny_generator(), TINY_MEL)
     return path
 
 
@@ -124,7 +124,7 @@ def test_batched_files_equal_one_by_one(checkpoint):
 
 
 def test_chunked_mel_equals_whole_mel():
-    spec = MelSpectrogram.from_config(TINY)
+    spec = MelSpectrogram.from_config(TINY_MEL)
     wav = torch.from_numpy(sine(1.3, SR)).float() + 0.01 * torch.randn(int(1.3 * SR))
     whole = spec(wav)
     for chunk in (7, 50):
@@ -156,11 +156,13 @@ def test_vocoder_api(checkpoint, tmp_path):
     assert low.dtype == torch.float32 and (low - voc(x)).abs().max() < 0.1
     with pytest.raises(ValueError, match="precision"):
         vocoder(checkpoint, precision="fp8")
-    # a training checkpoint: the run config holds the model config under 'model'
+    # a training checkpoint: the model record beside the optimiser state and the run config
     step = tmp_path / "step_7.pt"
-    save_checkpoint(step, generator=tiny_generator().state_dict(), step=7,
-                    config={"model": TINY, "train": {"batch_size": 4}})
+    save_checkpoint(step, generator=tiny_generator().state_dict(), step=7, optim_g={},
+                    model={"generator": TINY, "mel": TINY_MEL}, run_config={"train": {"batch_size": 4}})
     assert torch.equal(vocoder(step)(x), voc(x))
+    with pytest.raises(ValueError, match="model.num_mels=100 but mel.num_mels=80"):
+        Vocoder(tiny_generator(), {**TINY_MEL, "num_mels": 80}, device="cpu")
 
 
 def test_import_vocoder_stays_light():
@@ -267,13 +269,13 @@ def test_nvidia_checkpoint_end_to_end(tmp_path):
     bigvgan = pytest.importorskip("bigvgan.bigvgan")
     env = pytest.importorskip("bigvgan.env")
     torch.manual_seed(1)
-    theirs = bigvgan.BigVGAN(env.AttrDict(dict(TINY)), use_cuda_kernel=False).eval()
+    theirs = bigvgan.BigVGAN(env.AttrDict(dict(TINY_FLAT)), use_cuda_kernel=False).eval()
     with torch.no_grad():
         theirs.conv_post.weight_g.mul_(10)  # audible output
     folder = tmp_path / "bigvgan_tiny"
     folder.mkdir()
     torch.save({"generator": theirs.state_dict()}, folder / "bigvgan_generator.pt")
-    (folder / "config.json").write_text(json.dumps(TINY))
+    (folder / "config.json").write_text(json.dumps(TINY_FLAT))
     x = mel(30)
     with torch.no_grad():
         theirs.remove_weight_norm()

@@ -17,33 +17,24 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
-from hydra import compose, initialize_config_dir
+from model_configs import CONFIGS, compose_train
+from model_configs import plain_train as plain
 from omegaconf import OmegaConf
 
-import vocoder.train as vt  # registers the ${vocoder_data:...} resolver
+import vocoder.train as vt
 from vocoder.checkpoint import load_checkpoint
 from vocoder.models import build_discriminators
+from vocoder.models.discriminators import DEFAULTS
 from vocoder.training.distributed import setup
 from vocoder.training.loop import TrainOptions
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "vocoder" / "configs"
 DEMO_DATA = ROOT / "vocoder" / "data" / "demo"
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 NEEDS = {"libritts": ["data.root=/data/LibriTTS"]}  # mandatory values an experiment leaves open
 SMALL = ["train.device=cpu", "data.segment_size=4096", "train.batch_size=2", "train.num_workers=0",
          "train.validation_files=1", "train.log_interval=1"]
 SR = 24000
-
-
-def compose_train(overrides: list[str], hydra: bool = False):
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose("train", overrides=overrides, return_hydra_config=hydra)
-
-
-def plain(overrides: list[str]) -> dict:
-    """The resolved config as `vocoder.train.main` hands it on."""
-    return OmegaConf.to_container(compose_train(overrides), resolve=True, throw_on_missing=True)
 
 
 def checkpoints(run_dir: Path, folder: str = "checkpoints") -> list[str]:
@@ -85,22 +76,24 @@ def test_every_experiment_composes_and_resolves(name):
     cfg = plain([f"+experiment={name}", *NEEDS.get(name, [])])
     assert cfg["experiment_name"] and cfg["run_dir"] == f"runs/{cfg['experiment_name']}"
     TrainOptions(**cfg["train"])  # every train: key is a known option, with valid values
-    model = cfg["model"]
-    assert math.prod(model["upsample_rates"]) == model["hop_size"]
-    assert cfg["data"]["segment_size"] % model["hop_size"] == 0
+    model, mel = cfg["model"], cfg["mel"]
+    assert math.prod(model["upsample_rates"]) == mel["hop_size"] and model["num_mels"] == mel["num_mels"]
+    assert cfg["data"]["segment_size"] % mel["hop_size"] == 0
+    assert set(cfg["discriminator"]) == set(DEFAULTS)  # the group's files extend discriminator/base
 
 
 def test_libritts_experiment():
     cfg = compose_train(["+experiment=libritts", "data.root=/data/LibriTTS"], hydra=True)
     choices = cfg.hydra.runtime.choices
-    assert (choices.model, choices.data, choices.discriminator) == (
-        "bigvgan_v2_24khz_100band_256x", "libritts", "bigvgan_v2")
-    model, data, train = cfg.model, cfg.data, cfg.train
+    assert (choices.model, choices.mel, choices.data, choices.discriminator) == (
+        "bigvgan_v2_24khz_100band_256x", "24khz_100band", "libritts", "bigvgan_v2")
+    model, mel, data, train = cfg.model, cfg.mel, cfg.data, cfg.train
     assert list(model.upsample_rates) == [4, 4, 2, 2, 2, 2] and model.upsample_initial_channel == 1536
-    assert (model.num_mels, model.sampling_rate, model.hop_size, model.resblock) == (100, 24000, 256, "1")
+    assert (model.num_mels, model.resblock, mel.sampling_rate, mel.hop_size, mel.fmax) == (100, "1", 24000, 256, None)
     assert (data.segment_size, train.batch_size, train.lambda_mel) == (65536, 4, 15)
     assert data.root == "/data/LibriTTS" and "train-clean-100" in data.train_subsets
-    assert cfg.discriminator.use_cqtd_instead_of_mrd is True
+    assert cfg.discriminator.use_cqtd_instead_of_mrd is True and cfg.discriminator.cqtd_filters == 128
+    assert cfg.discriminator.cqtd_hop_lengths == [512, 256, 256]  # from discriminator/base
     assert set(build_discriminators(OmegaConf.to_container(cfg.discriminator), 24000)) == {"mpd", "cqtd"}
 
 
@@ -141,6 +134,14 @@ def test_cfg_job_from_the_command_line():
     assert cfg["experiment_name"] == "demo" and Path(cfg["data"]["root"]) == DEMO_DATA
 
 
+def test_a_mel_that_does_not_fit_the_model_is_one_line(tmp_path):
+    result = run_cli(["-m", "vocoder.train", "+experiment=demo", "mel=22khz_80band", "train.device=cpu",
+                      f"run_dir={tmp_path}"], timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == ["vocoder.train: error: model.num_mels=100 but mel.num_mels=80: the "
+                                          "generator takes the mel's bands (pick a model and a mel that fit)"]
+
+
 # ---------------------------------------------------------------- the entry point, end to end
 
 
@@ -162,7 +163,8 @@ def test_train_end_to_end(tmp_path):
     # keep_checkpoints=2: the oldest is gone; no temp files of the atomic writes are left
     assert checkpoints(run_dir) == ["step_00000002.pt", "step_00000003.pt"]
     ckpt = load_checkpoint(run_dir / "checkpoints" / "step_00000003.pt")
-    assert ckpt["step"] == 3 and ckpt["config"]["model"]["upsample_initial_channel"] == 64
+    assert ckpt["step"] == 3 and ckpt["model"]["generator"]["upsample_initial_channel"] == 64
+    assert ckpt["model"]["mel"] == ckpt["run_config"]["mel"] and ckpt["run_config"]["train"]["max_steps"] == 3
     assert {"generator", "discriminators", "optim_g", "optim_d", "sched_g", "sched_d"} <= set(ckpt)
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -235,10 +237,14 @@ def test_resumed_fit_continues_at_the_saved_step(env, trained, tmp_path, capsys)
     assert load_checkpoint(run_dir / "checkpoints" / "step_00000003.pt")["step"] == 3
 
 
-def test_resume_refuses_a_different_model(env, trained):
+@pytest.mark.parametrize("overrides, differs", [
+    (["model.upsample_initial_channel=32"], "model.upsample_initial_channel"),
+    (["mel.fmax=8000"], "mel.fmax"),
+])
+def test_resume_refuses_a_different_model(env, trained, overrides, differs):
     run_dir, _ = trained
-    other = trainer(env, run_dir, "model.upsample_initial_channel=32")
-    with pytest.raises(RuntimeError, match=r"different model config \(differs in: upsample_initial_channel\)") as err:
+    other = trainer(env, run_dir, *overrides)
+    with pytest.raises(RuntimeError, match=rf"different model config \(differs in: {differs}\)") as err:
         other.resume()
     assert str(run_dir / "checkpoints" / "step_00000002.pt") in str(err.value)
     assert other.step == 0
@@ -247,7 +253,8 @@ def test_resume_refuses_a_different_model(env, trained):
 
 def test_resume_across_activation_checkpointing(env, trained):
     run_dir, first = trained
-    other = trainer(env, run_dir, "model.activation_checkpointing=true")
+    other = trainer(env, run_dir, "train.activation_checkpointing=true")
+    assert other.generator.activation_checkpointing
     assert other.resume() is not None and other.step == 2
     assert_equal_states(first.generator.state_dict(), other.generator.state_dict())
     other.log.close()

@@ -70,7 +70,8 @@ def test_cfg_job_from_outside_the_checkout(installed):
     assert result.returncode == 0, result.stderr[-3000:]
     cfg = yaml.safe_load(result.stdout)
     assert cfg["experiment_name"] == "libritts_bigvgan_v2_24khz" and cfg["data"]["root"] == "???"
-    assert cfg["model"]["upsample_initial_channel"] == 1536
+    assert cfg["model"]["upsample_initial_channel"] == 1536 and cfg["mel"]["sampling_rate"] == 24000
+    assert cfg["discriminator"]["cqtd_filters"] == 128 and cfg["discriminator"]["cqtd_hop_lengths"] == [512, 256, 256]
 
 
 def test_demo_train_and_infer_from_outside_the_checkout(installed):

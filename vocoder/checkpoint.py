@@ -1,5 +1,12 @@
-"""Checkpoints: atomic saves, `weights_only` loads, and a Generator from ours (weights + config) or
-from NVIDIA's BigVGAN release (`bigvgan_generator.pt` with `config.json` beside it)."""
+"""Checkpoints: atomic saves, `weights_only` loads, and a Generator with its mel settings from ours or
+from NVIDIA's BigVGAN release (`bigvgan_generator.pt` with `config.json` beside it).
+
+What our checkpoints record about the model is `model = {"generator": the Generator's keyword
+arguments, "mel": its MelSpectrogram settings}` (`model_record`). Older layouts are translated here,
+at the boundary, and nowhere else (`read_model_config`): this package's checkpoints written before
+the model/mel split (one flat dict of generator and mel keys, under `config`, or under `config.model`
+in training checkpoints) and NVIDIA's flat `config.json`.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from .audio import MEL_SETTINGS, MelSpectrogram
 from .layers.weight_norm import adapt_state_dict
-from .models.generator import Generator
+from .models.generator import Generator, check_mel_settings
 
 NVIDIA_WEIGHTS, NVIDIA_CONFIG = "bigvgan_generator.pt", "config.json"
 
@@ -67,10 +75,29 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     return state
 
 
-def save_generator(path: str | os.PathLike, generator: Generator, config: Mapping[str, Any] | None = None) -> None:
-    """Save a generator with its config, so `load_generator(path)` needs nothing else."""
-    config = dict(generator.config if config is None else config)
-    save_checkpoint(path, generator=generator.state_dict(), config=config)
+def model_record(generator: Generator, mel: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What a checkpoint records about the model: the generator's keyword arguments and the mel
+    settings (`MelSpectrogram.config`) it works on, as plain dicts."""
+    return {"generator": dict(generator.config), "mel": dict(mel)}
+
+
+def save_generator(path: str | os.PathLike, generator: Generator, mel: Mapping[str, Any]) -> None:
+    """Save a generator with its config and mel settings, so `load_model(path)` needs nothing else."""
+    save_checkpoint(path, generator=generator.state_dict(), model=model_record(generator, mel))
+
+
+def split_flat_config(flat: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A flat BigVGAN config (NVIDIA's config.json; ours before the split) as {"generator", "mel"}:
+    the Generator arguments and the mel settings in it. Other keys (training settings, the runtime
+    switch `activation_checkpointing`) are left out."""
+    return {"generator": {k: flat[k] for k in Generator.arguments() if k in flat},
+            "mel": {k: flat[k] for k in MEL_SETTINGS if k in flat}}
+
+
+def complete_model_config(record: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A {"generator", "mel"} record with every default filled in, so that two records compare equal
+    when they describe the same model; a ValueError names unknown or missing keys."""
+    return {"generator": Generator.settings(record["generator"]), "mel": MelSpectrogram.settings(record["mel"])}
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -78,6 +105,29 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise CheckpointError(f"cannot read the model config {path}: {e}") from e
+
+
+def read_model_config(state: Mapping[str, Any], source: str,
+                      beside: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The complete {"generator", "mel"} record of a loaded checkpoint, whichever layout wrote it:
+    ours (`model`), ours before the split (a flat `config`, or a training checkpoint's run config
+    with the flat model config under `config.model`), or NVIDIA's (`config.json` at `beside`)."""
+    model, config = state.get("model"), state.get("config")
+    if isinstance(model, Mapping) and isinstance(model.get("generator"), Mapping) \
+            and isinstance(model.get("mel"), Mapping):
+        record = model
+    elif isinstance(config, Mapping):
+        record = split_flat_config(config["model"] if isinstance(config.get("model"), Mapping) else config)
+    elif beside is not None:
+        record = split_flat_config(_read_json(beside))
+    else:
+        raise CheckpointError(f"{source} holds no model config and there is no {NVIDIA_CONFIG} beside it")
+    try:
+        complete = complete_model_config(record)
+        check_mel_settings(complete["generator"], complete["mel"])
+    except ValueError as e:
+        raise CheckpointError(f"the model config of {source} does not describe a generator and its mel: {e}") from e
+    return complete
 
 
 def _locate(path: Path) -> tuple[Path, Path | None]:
@@ -90,17 +140,6 @@ def _locate(path: Path) -> tuple[Path, Path | None]:
         path = weights
     beside = path.parent / NVIDIA_CONFIG
     return path, beside if beside.is_file() else None
-
-
-def _model_config(state: Mapping[str, Any], beside: Path | None, path: Path) -> dict[str, Any]:
-    config = state.get("config")
-    if isinstance(config, Mapping) and isinstance(config.get("model"), Mapping):
-        config = config["model"]  # a training checkpoint: the run config
-    if isinstance(config, Mapping):
-        return dict(config)
-    if beside is not None:
-        return _read_json(beside)
-    raise CheckpointError(f"{path} holds no model config and there is no {NVIDIA_CONFIG} beside it")
 
 
 def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
@@ -122,22 +161,29 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], s
                           + listed("unexpected", unexpected) + listed("wrong shape", misshaped))
 
 
-def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
-    """Build the Generator a checkpoint describes and load its weights.
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Generator, dict[str, Any]]:
+    """(the Generator a checkpoint describes, its weights loaded; the mel settings it works on).
 
-    `path`: our checkpoint (weights + config), NVIDIA's `bigvgan_generator.pt` with its `config.json`
-    beside it, or a folder holding both. The model config is kept as `generator.config`.
+    `path`: our checkpoint (`save_generator`), a training checkpoint (`step_N.pt`), NVIDIA's
+    `bigvgan_generator.pt` with its `config.json` beside it, or a folder holding both.
     """
     weights, beside = _locate(Path(path))
     state = load_checkpoint(weights, "cpu")
     if not isinstance(state.get("generator"), Mapping):
         raise CheckpointError(f"{weights} has no 'generator' state dict (keys: {sorted(state)[:10]})")
-    config = _model_config(state, beside, weights)
+    record = read_model_config(state, str(weights), beside)
     try:
-        generator = Generator.from_config(config)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"the model config of {weights} does not describe a generator: {e}") from e
+        generator = Generator.from_config(record["generator"])
+        MelSpectrogram.from_config(record["mel"])  # settings it can compute (window within n_fft, ...)
+    except ValueError as e:
+        raise CheckpointError(f"the model config of {weights} does not describe a generator and its mel: {e}") from e
     state_dict = adapt_state_dict(generator, state["generator"])
     check_state_dict(generator, state_dict, str(weights))
     generator.load_state_dict(state_dict)
-    return generator.to(device)
+    return generator.to(device), record["mel"]
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
+    """The Generator of a checkpoint (see `load_model`), its weights loaded; `generator.config` holds
+    its keyword arguments."""
+    return load_model(path, device)[0]

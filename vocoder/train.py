@@ -2,27 +2,35 @@
 
 Reads the config, builds datasets, models and losses from plain values, and hands them to
 `vocoder.training.loop.Trainer`. Rerunning the same command resumes from the run's last checkpoint.
+A config mistake (a model and mel that do not fit, a missing data folder, a bad value) is one line
+on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
 import torch
+from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .audio import MelSpectrogram
 from .data import build_dataset, collate, find_audio, libritts_files, read_filelist
 from .models import Generator, build_discriminators
+from .models.discriminators import DEFAULTS as DISCRIMINATOR_DEFAULTS
+from .models.generator import check_mel_settings
 from .models.losses import MultiScaleMelSpectrogramLoss
 from .training.distributed import Distributed, cleanup, setup
 from .training.loop import Trainer, TrainOptions
 
 DATA_DIR = Path(__file__).parent / "data"
 OmegaConf.register_new_resolver("vocoder_data", lambda name: str(DATA_DIR / name), replace=True)
+# `discriminator/base`: the discriminators' defaults, which the group's files extend (written once, in Python)
+ConfigStore.instance().store(group="discriminator", name="base", node=DISCRIMINATOR_DEFAULTS)
 
 
 def data_files(data: dict) -> tuple[list[Path], list[Path]]:
@@ -42,9 +50,9 @@ def data_files(data: dict) -> tuple[list[Path], list[Path]]:
 
 
 def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]:
-    model, data, train = cfg["model"], cfg["data"], cfg["train"]
+    mel, data, train = cfg["mel"], cfg["data"], cfg["train"]
     train_files, val_files = data_files(data)
-    rate, hop = int(model["sampling_rate"]), int(model["hop_size"])
+    rate, hop = int(mel["sampling_rate"]), int(mel["hop_size"])
     train_set = build_dataset(train_files, rate, int(data["segment_size"]), hop, train=True,
                               seed=int(train["seed"]), name="training set")
     # a shuffle fixed by (seed, epoch), also with one process, so a resumed run sees the same order
@@ -65,24 +73,35 @@ def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]
 
 def build_trainer(cfg: dict, env: Distributed) -> Trainer:
     """Everything the loop needs, from a plain (resolved) config dict."""
-    model = cfg["model"]
+    check_mel_settings(cfg["model"], cfg["mel"])
     options = TrainOptions(**cfg["train"])
+    mel = MelSpectrogram.from_config(cfg["mel"])
     train_loader, val_loader = loaders(cfg, env)  # data problems first, before building large models
     torch.manual_seed(options.seed + env.rank)
-    generator = Generator.from_config(model)
-    mel = MelSpectrogram.from_config(model)
-    mel_loss = MultiScaleMelSpectrogramLoss(sampling_rate=model["sampling_rate"])
-    return Trainer(generator, build_discriminators(cfg["discriminator"], model["sampling_rate"]), mel, mel_loss, train_loader,
-                   val_loader, options, Path(cfg["run_dir"]), config=cfg, env=env)
+    generator = Generator.from_config(cfg["model"])
+    mel_loss = MultiScaleMelSpectrogramLoss(sampling_rate=mel.sampling_rate)
+    discriminators = build_discriminators(cfg["discriminator"], mel.sampling_rate)
+    return Trainer(generator, discriminators, mel, mel_loss, train_loader, val_loader, options,
+                   Path(cfg["run_dir"]), env, run_config=cfg)
 
 
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        print(f"vocoder.train: error: set {' '.join(f'{k}=...' for k in missing)}", file=sys.stderr, flush=True)
+        sys.exit(2)
     plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    env = setup(plain["train"]["device"])
     try:
-        result = build_trainer(plain, env).fit()
+        env = setup(plain["train"]["device"])
+        trainer = build_trainer(plain, env)
+    except (ValueError, FileNotFoundError) as e:  # the config's or the data's problem: one line
+        print(f"vocoder.train: error: {e}", file=sys.stderr, flush=True)
+        cleanup()
+        sys.exit(2)
+    try:
+        result = trainer.fit()
         if env.is_main and result:
             pesq = f", PESQ-wb {result['pesq']:.3f}" if "pesq" in result else ""
             print(f"done: validation mel L1 {result['mel_l1']:.4f}{pesq}; checkpoints in "

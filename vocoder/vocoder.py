@@ -11,9 +11,8 @@ which bounds memory and gives the same audio as one pass.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -22,39 +21,9 @@ from torch import Tensor
 from .audio import MelSpectrogram, resample
 from .chunking import Window, chunked_mel, plan_windows, receptive_field
 from .chunking import overlap_frames as default_overlap_frames
-from .checkpoint import load_generator
-from .models.generator import Generator
-
-# fp32: IEEE float32 convolutions (cuDNN's TF32 off during the call, so chunked, batched and whole
-# inference agree to ~1e-6); tf32: float32 with TF32 tensor-core convolutions on CUDA (PyTorch's
-# default for cuDNN; faster, ~1e-3 relative error); bf16/fp16: the generator under autocast.
-PRECISIONS = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """'auto' → CUDA when available, else CPU; 'cuda' without a CUDA device is an error."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device} but no CUDA device is available; use device=cpu or auto")
-    if str(device).split(":")[0] not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES} (or cuda:N), got {device!r}")
-    return torch.device(device)
-
-
-@contextlib.contextmanager
-def _cudnn_conv_precision(value: str) -> Iterator[None]:
-    """Set cuDNN's float32 convolution precision ('ieee' or 'tf32') for a block, then restore it."""
-    conv = torch.backends.cudnn.conv
-    before = conv.fp32_precision
-    conv.fp32_precision = value
-    try:
-        yield
-    finally:
-        conv.fp32_precision = before
+from .checkpoint import load_model
+from .models.generator import Generator, check_mel_settings
+from .runtime import PRECISIONS, autocast, check_precision, conv_precision, resolve_device
 
 
 def check_mel(mel: Tensor, num_mels: int, name: str = "mel") -> None:
@@ -78,31 +47,28 @@ def check_mel(mel: Tensor, num_mels: int, name: str = "mel") -> None:
 class Vocoder:
     """A generator in eval mode with weight norm folded, its mel settings, and chunked vocoding.
 
-    `chunk_frames`: mel frames whose audio one generator call keeps; `overlap_frames`: context on
-    each side (default: the receptive field, `vocoder.chunking.overlap_frames`); `batch_size`:
-    windows per generator call. `precision`: 'fp32' (strict: TF32 off on CUDA), 'tf32', or
-    'bf16'/'fp16' (the generator under autocast); see PRECISIONS.
+    `mel`: the mel settings the generator works on (a vocoder/configs/mel/*.yaml mapping, or
+    `MelSpectrogram.config`); they must fit the generator (band count, hop). `chunk_frames`: mel
+    frames whose audio one generator call keeps; `overlap_frames`: context on each side (default:
+    the receptive field, `vocoder.chunking.overlap_frames`); `batch_size`: windows per generator
+    call. `precision`: one of `vocoder.runtime.PRECISIONS` ('fp32' strict, 'tf32', 'bf16', 'fp16').
     The generator is modified in place (weight norm folded, eval mode, moved to `device`).
     """
 
-    def __init__(self, generator: Generator, config: Mapping[str, Any] | None = None,
-                 device: str | torch.device = "auto", precision: str = "fp32", chunk_frames: int = 1024,
-                 overlap_frames: int | None = None, batch_size: int = 8) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
+    def __init__(self, generator: Generator, mel: Mapping[str, Any], device: str | torch.device = "auto",
+                 precision: str = "fp32", chunk_frames: int = 1024, overlap_frames: int | None = None,
+                 batch_size: int = 8) -> None:
+        check_precision(precision)
         if int(chunk_frames) < 1 or int(batch_size) < 1:
             raise ValueError(f"chunk_frames and batch_size must be >= 1, got {chunk_frames}, {batch_size}")
-        self.config = dict(generator.config if config is None else config)
-        missing = [k for k in ("sampling_rate", "hop_size", "n_fft", "win_size") if k not in self.config]
-        if missing:
-            raise ValueError(f"the model config lacks the mel settings {missing}")
+        check_mel_settings(generator.config, mel)
         self.device = resolve_device(device)
         self.precision, self.dtype = precision, PRECISIONS[precision]
         generator.remove_weight_norm()
         self.generator = generator.eval().requires_grad_(False).to(self.device)
         self.num_mels, self.hop_size = generator.num_mels, generator.hop_length
-        self.sampling_rate = int(self.config["sampling_rate"])
-        self.mel = MelSpectrogram.from_config(self.config).to(self.device)
+        self.mel = MelSpectrogram.from_config(mel).to(self.device)
+        self.sampling_rate = int(self.mel.sampling_rate)
         self.receptive_field = receptive_field(generator)  # one-sided, in output samples
         self.chunk_frames, self.batch_size = int(chunk_frames), int(batch_size)
         self.overlap_frames = default_overlap_frames(generator) if overlap_frames is None else int(overlap_frames)
@@ -114,16 +80,8 @@ class Vocoder:
                         precision: str = "fp32", **options: Any) -> "Vocoder":
         """Load our checkpoint, a training checkpoint (`step_N.pt`), or NVIDIA's `bigvgan_generator.pt`
         (file, or the folder holding it with its config.json); `options` go to the constructor."""
-        generator = load_generator(path, "cpu")
-        return cls(generator, device=device, precision=precision, **options)
-
-    def _precision(self) -> contextlib.AbstractContextManager:
-        """The numerics of one generator call: autocast for bf16/fp16, cuDNN's TF32 off (fp32) or on (tf32)."""
-        if self.dtype != torch.float32:
-            return torch.autocast(self.device.type, dtype=self.dtype)
-        if self.device.type != "cuda":
-            return contextlib.nullcontext()
-        return _cudnn_conv_precision("tf32" if self.precision == "tf32" else "ieee")
+        generator, mel = load_model(path, "cpu")
+        return cls(generator, mel, device=device, precision=precision, **options)
 
     def __call__(self, mel: Tensor) -> Tensor:
         """(num_mels, frames) → (frames·hop,) or (B, num_mels, frames) → (B, frames·hop), float32."""
@@ -158,7 +116,7 @@ class Vocoder:
             for first in range(0, len(jobs), self.batch_size):
                 batch = jobs[first:first + self.batch_size]
                 x = torch.stack([mels[i][:, w.start:w.stop] for i, w in batch])
-                with self._precision():
+                with conv_precision(self.precision, self.device), autocast(self.precision, self.device):
                     y = self.generator(x)
                 for (i, w), audio in zip(batch, y[:, 0].float()):
                     outputs[i][w.keep_start * hop:w.keep_stop * hop] = \

@@ -3,6 +3,7 @@
 from .cqt import ConstantQTransform
 from .griffin_lim import GRIFFIN_LIM_ITERATIONS, GriffinLimVocoder, griffin_lim
 from .io import AudioError, AudioInfo, load_audio, resample, save_audio
+from .mel import SETTINGS as MEL_SETTINGS
 from .mel import MelSpectrogram, mel_filterbank, mel_spectrogram, num_frames, stft_magnitude
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "ConstantQTransform",
     "GRIFFIN_LIM_ITERATIONS",
     "GriffinLimVocoder",
+    "MEL_SETTINGS",
     "MelSpectrogram",
     "griffin_lim",
     "load_audio",

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import functools
+import inspect
+from collections.abc import Mapping
+from typing import Any
 
 import librosa
 import numpy as np
 import torch
 from torch import nn
 
+# The settings of a mel spectrogram (MelSpectrogram's arguments, BigVGAN's config.json keys), as in
+# vocoder/configs/mel/*.yaml and in checkpoints; `center` stays False, as BigVGAN's.
+SETTINGS = ("sampling_rate", "num_mels", "n_fft", "hop_size", "win_size", "fmin", "fmax")
 # Floors of the formula: magnitude = sqrt(re² + im² + MAGNITUDE_EPS), log(clamp(mel, LOG_CLAMP)).
 MAGNITUDE_EPS = 1e-9
 LOG_CLAMP = 1e-5
@@ -169,17 +175,26 @@ class MelSpectrogram(nn.Module):
         self._elsewhere: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @classmethod
-    def from_config(cls, config) -> "MelSpectrogram":
-        """Build from a mapping with BigVGAN config.json keys (n_fft, num_mels, sampling_rate, ...)."""
-        return cls(
-            n_fft=config["n_fft"],
-            num_mels=config["num_mels"],
-            sampling_rate=config["sampling_rate"],
-            hop_size=config["hop_size"],
-            win_size=config["win_size"],
-            fmin=config.get("fmin", 0.0),
-            fmax=config.get("fmax", None),
-        )
+    def settings(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Mel settings with BigVGAN's keys (a vocoder/configs/mel/*.yaml) as a complete SETTINGS dict:
+        fmin and fmax may be left out (their defaults); a ValueError names unknown or missing keys."""
+        parameters = inspect.signature(cls.__init__).parameters
+        unknown = sorted(set(config) - set(SETTINGS))
+        missing = [k for k in SETTINGS if k not in config and parameters[k].default is inspect.Parameter.empty]
+        problems = [f"{what} {', '.join(keys)}" for what, keys in (("unknown", unknown), ("missing", missing)) if keys]
+        if problems:
+            raise ValueError(f"mel settings: {'; '.join(problems)} (the keys are {', '.join(SETTINGS)})")
+        return {k: config[k] if k in config else parameters[k].default for k in SETTINGS}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "MelSpectrogram":
+        """Build from mel settings (see `settings`)."""
+        return cls(**cls.settings(config))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The settings as a plain dict of SETTINGS keys (what a checkpoint records; from_config's input)."""
+        return {key: getattr(self, key) for key in SETTINGS}
 
     def _buffers_for(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.mel_basis.device == wav.device and self.mel_basis.dtype == wav.dtype:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from ..models.generator import check_mel_settings
+from ..runtime import PRECISIONS, resolve_device
 from . import report
 
 SUITES = ("kernels", "train", "infer")
@@ -47,6 +49,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cuda, cpu or auto (default: cuda when available)")
     p.add_argument("--quick", action="store_true", help="kernels: small shapes, for a smoke test")
     p.add_argument("--model", default="bigvgan_v2_24khz_100band_256x", help="train/infer: a vocoder/configs/model name")
+    p.add_argument("--mel", default="24khz_100band", help="train/infer: the vocoder/configs/mel settings of the model")
     p.add_argument("--discriminator", default="bigvgan_v1",
                    help="train: the vocoder/configs/discriminator set of the GAN step (default: MPD + MRD)")
     p.add_argument("--steps", type=_names, default=("generator", "gan"),
@@ -67,19 +70,18 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     p = parser()
     args = p.parse_args(argv)
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        p.error("--device cuda, but no CUDA device is available (use --device cpu for a smoke run)")
+    try:
+        device = str(resolve_device(args.device, name="--device"))
+    except ValueError as error:
+        p.error(f"{error} (--device cpu is a smoke run)")
     from . import infer, kernels, train
-
-    from ..vocoder import PRECISIONS
 
     bad = ([s for s in args.steps if s not in train.STEPS] + [v for v in args.variants if v not in train.VARIANTS]
            + [v for v in args.precisions if v not in PRECISIONS])
     if bad:
         p.error(f"unknown --steps/--variants/--precisions value(s): {', '.join(bad)}")
     try:
-        train.load_config("model", args.model)
+        check_mel_settings(train.load_config("model", args.model), train.load_config("mel", args.mel))
         train.load_config("discriminator", args.discriminator)
     except ValueError as error:
         p.error(str(error))
@@ -89,11 +91,11 @@ def main(argv: list[str] | None = None) -> None:
         rows = kernels.run(quick=args.quick, device=device)
         kernels.plot(rows, png)
     elif args.suite == "infer":
-        rows = infer.run(args.model, args.frames, args.precisions, args.repeats, device)
+        rows = infer.run(args.model, args.frames, args.precisions, args.repeats, device, args.mel)
         infer.plot(rows, png)
     else:
         rows = train.run(args.model, args.segments, args.batch, args.repeats, device, args.variants,
-                         args.steps, args.discriminator)
+                         args.steps, args.discriminator, args.mel)
         gib = torch.cuda.get_device_properties(device).total_memory / 2**30 if device.startswith("cuda") else None
         train.plot(rows, png, gib)
     print(report.write(rows, args.out, args.suite, device))

@@ -18,13 +18,14 @@ from .train import activations, load_config
 
 
 def run(model_name: str = "bigvgan_v2_24khz_100band_256x", frames: tuple[int, ...] = (256, 2048, 16384, 131072),
-        precisions: tuple[str, ...] = ("fp32", "tf32", "bf16"), repeats: int = 3, device: str = "cuda") -> list[dict]:
+        precisions: tuple[str, ...] = ("fp32", "tf32", "bf16"), repeats: int = 3, device: str = "cuda",
+        mel_name: str = "24khz_100band") -> list[dict]:
     """One row per (precision, activations, mel length)."""
-    config = load_config("model", model_name)
+    config, mel = load_config("model", model_name), load_config("mel", mel_name)
     rows = []
     for precision in precisions:
         torch.manual_seed(0)  # the same random weights for every precision
-        voc = Vocoder(Generator.from_config(config), device=device, precision=precision)
+        voc = Vocoder(Generator.from_config(config), mel, device=device, precision=precision)
         for fused in (True, False):
             for n in frames:
                 mel = torch.randn(voc.num_mels, n, device=voc.device)

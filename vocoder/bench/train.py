@@ -3,8 +3,10 @@ for one full GAN step (discriminator update + generator update with AdamW, `voco
 
 Variants: fused activations (as shipped); eager activations (BigVGAN's plain-PyTorch Activation1d:
 upsample → Snake → low-pass as separate autograd ops, each storing its input, what NVIDIA's code
-trains with); and each with `model.activation_checkpointing=true` (every AMP block recomputed in
-backward: what users do today to fit long segments). Out-of-memory is recorded as a result.
+trains with); and each with activation checkpointing (`train.activation_checkpointing=true`: every
+AMP block recomputed in backward, what users do today to fit long segments). Out-of-memory is
+recorded as a result. The GAN step runs at precision tf32 (float32, cuDNN convolutions in TF32:
+PyTorch's default, as NVIDIA's training uses).
 
 peak_GiB is everything allocated at the step's peak (weights, gradients, optimiser state, inputs and
 what autograd keeps). The saved_* columns split what autograd keeps at its peak by tensor kind
@@ -28,6 +30,7 @@ from ..audio import MelSpectrogram
 from ..kernels import reference
 from ..layers import AntiAliasActivation1d, Snake, SnakeBeta
 from ..models import Generator, MultiScaleMelSpectrogramLoss, build_discriminators
+from ..models.generator import check_mel_settings
 from ..models.discriminators import (MultiPeriodDiscriminator, MultiResolutionDiscriminator,
                                      MultiScaleSubbandCQTDiscriminator)
 from ..training.step import GanStep
@@ -47,12 +50,15 @@ DISCRIMINATORS = (MultiPeriodDiscriminator, MultiResolutionDiscriminator, MultiS
 
 
 def load_config(group: str, name: str) -> dict:
-    """A `vocoder/configs/<group>/<name>.yaml` as a plain dict."""
+    """A `vocoder/configs/<group>/<name>.yaml` as a plain dict: the file's own keys (its Hydra
+    `defaults` list is left out; `from_config` fills in what a file leaves to the defaults)."""
     path = CONFIGS / group / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
         raise ValueError(f"no {group} config {name!r} (vocoder/configs/{group}/ has {', '.join(known)})")
-    return OmegaConf.to_container(OmegaConf.load(path))
+    config = OmegaConf.to_container(OmegaConf.load(path))
+    config.pop("defaults", None)
+    return config
 
 
 def _eager_forward(self: AntiAliasActivation1d, x: Tensor) -> Tensor:
@@ -122,27 +128,31 @@ def saved_by_kind(step: Callable[[], object], resident: list[Tensor]) -> dict[st
 class Case:
     """The models of one variant and a way to run one step of `kind` on a segment length."""
 
-    def __init__(self, model: dict, discriminator: dict, checkpointing: bool, device: torch.device) -> None:
+    def __init__(self, model: dict, mel: dict, discriminator: dict, checkpointing: bool,
+                 device: torch.device) -> None:
+        check_mel_settings(model, mel)
         torch.manual_seed(0)
-        self.model, self.device = model, device
-        self.generator = Generator.from_config({**model, "activation_checkpointing": checkpointing}).to(device)
+        self.device = device
+        self.generator = Generator.from_config(model).to(device)
+        self.generator.activation_checkpointing = checkpointing
+        self.mel = MelSpectrogram.from_config(mel).to(device)
         self.gan: GanStep | None = None
         self.discriminator = discriminator
 
     def gan_step(self) -> GanStep:
         if self.gan is None:
-            rate = int(self.model["sampling_rate"])
+            rate = self.mel.sampling_rate
             discriminators = {k: d.to(self.device) for k, d in build_discriminators(self.discriminator, rate).items()}
-            self.gan = GanStep(self.generator, discriminators, MelSpectrogram.from_config(self.model).to(self.device),
-                               MultiScaleMelSpectrogramLoss(sampling_rate=rate).to(self.device))
+            self.gan = GanStep(self.generator, discriminators, self.mel,
+                               MultiScaleMelSpectrogramLoss(sampling_rate=rate).to(self.device), precision="tf32")
         return self.gan
 
     def step(self, kind: str, batch: int, segment: int) -> tuple[Callable[[], object], list[Tensor]]:
         """(one step on fresh random input, the parameters it trains)."""
         gen = torch.Generator(device=self.device).manual_seed(segment)
         if kind == "generator":
-            frames = segment // int(self.model["hop_size"])
-            mel = torch.randn(batch, int(self.model["num_mels"]), frames, device=self.device, generator=gen)
+            frames = segment // self.mel.hop_size
+            mel = torch.randn(batch, self.mel.num_mels, frames, device=self.device, generator=gen)
 
             def generator_step():
                 self.generator(mel).abs().mean().backward()
@@ -155,19 +165,21 @@ class Case:
 
 def run(model_name: str = "bigvgan_v2_24khz_100band_256x", segments: tuple[int, ...] = (8192, 32768, 65536, 131072, 262144),
         batch: int = 4, repeats: int = 3, device: str = "cuda", variants: tuple[str, ...] = tuple(VARIANTS),
-        steps: tuple[str, ...] = STEPS, discriminator: str = "bigvgan_v1") -> list[dict]:
+        steps: tuple[str, ...] = STEPS, discriminator: str = "bigvgan_v1", mel_name: str = "24khz_100band") -> list[dict]:
     """One row per (step, variant, segment)."""
     dev = torch.device(device)
-    model, disc = load_config("model", model_name), load_config("discriminator", discriminator)
+    model, mel = load_config("model", model_name), load_config("mel", mel_name)
+    disc = load_config("discriminator", discriminator)
     return [row for kind in steps for variant in variants
-            for row in variant_rows(model_name, model, discriminator, disc, kind, variant, segments, batch, repeats, dev)]
+            for row in variant_rows(model_name, model, mel, discriminator, disc, kind, variant, segments, batch,
+                                    repeats, dev)]
 
 
-def variant_rows(model_name: str, model: dict, disc_name: str, disc: dict, kind: str, variant: str,
+def variant_rows(model_name: str, model: dict, mel: dict, disc_name: str, disc: dict, kind: str, variant: str,
                  segments: tuple[int, ...], batch: int, repeats: int, device: torch.device) -> list[dict]:
     """The rows of one step kind and variant, shortest segment first, on one set of models."""
     fused, ckpt = VARIANTS[variant]
-    case = Case(model, disc, ckpt, device)
+    case = Case(model, mel, disc, ckpt, device)
     rows = []
     for segment in segments:
         def measured() -> dict:

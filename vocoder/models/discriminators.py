@@ -9,6 +9,7 @@ multi-discriminator maps (real, generated) audio of shape (B, 1, T) to BigVGAN's
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,29 @@ from ..audio.cqt import ConstantQTransform
 from ..layers.weight_norm import weight_norm
 
 LRELU_SLOPE = 0.1
+# The discriminators' BigVGAN config keys and their values where a config leaves them out: NVIDIA's code
+# defaults (cqtd_*, use_cqtd_instead_of_mrd) and, for the keys its code requires, the values of its
+# released v1/v2 configs. Written once: the constructors' defaults, `from_config` and the Hydra group
+# `discriminator` (its `base` entry) all take them from here. None: the key it overrides applies.
+DEFAULTS: dict[str, Any] = {
+    "use_spectral_norm": False,
+    "discriminator_channel_mult": 1,
+    "mpd_reshapes": (2, 3, 5, 7, 11),
+    "use_cqtd_instead_of_mrd": False,
+    "resolutions": ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240)),
+    "mrd_use_spectral_norm": None,  # None: use_spectral_norm
+    "mrd_channel_mult": None,  # None: discriminator_channel_mult
+    "cqtd_filters": 32,
+    "cqtd_max_filters": 1024,
+    "cqtd_filters_scale": 1,
+    "cqtd_dilations": (1, 2, 4),
+    "cqtd_hop_lengths": (512, 256, 256),
+    "cqtd_n_octaves": (9, 9, 9),
+    "cqtd_bins_per_octaves": (24, 36, 48),
+    "cqtd_in_channels": 1,
+    "cqtd_out_channels": 1,
+    "cqtd_normalize_volume": False,
+}
 Outputs = tuple[list[torch.Tensor], list[torch.Tensor], list[list[torch.Tensor]], list[list[torch.Tensor]]]
 
 
@@ -95,9 +119,9 @@ class MultiPeriodDiscriminator(nn.Module):
 
     def __init__(
         self,
-        periods: Sequence[int] = (2, 3, 5, 7, 11),
-        use_spectral_norm: bool = False,
-        discriminator_channel_mult: float = 1,
+        periods: Sequence[int] = DEFAULTS["mpd_reshapes"],
+        use_spectral_norm: bool = DEFAULTS["use_spectral_norm"],
+        discriminator_channel_mult: float = DEFAULTS["discriminator_channel_mult"],
     ) -> None:
         super().__init__()
         self.mpd_reshapes = list(periods)
@@ -109,11 +133,8 @@ class MultiPeriodDiscriminator(nn.Module):
     @classmethod
     def from_config(cls, config: Mapping) -> "MultiPeriodDiscriminator":
         """Build from BigVGAN keys: mpd_reshapes, use_spectral_norm, discriminator_channel_mult."""
-        return cls(
-            periods=config.get("mpd_reshapes", (2, 3, 5, 7, 11)),
-            use_spectral_norm=config.get("use_spectral_norm", False),
-            discriminator_channel_mult=config.get("discriminator_channel_mult", 1),
-        )
+        c = with_defaults(config)
+        return cls(c["mpd_reshapes"], c["use_spectral_norm"], c["discriminator_channel_mult"])
 
     def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> Outputs:
         """(real, generated) (B, 1, T) → (y_d_rs, y_d_gs, fmap_rs, fmap_gs)."""
@@ -162,9 +183,9 @@ class MultiResolutionDiscriminator(nn.Module):
 
     def __init__(
         self,
-        resolutions: Sequence[Sequence[int]] = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240)),
-        use_spectral_norm: bool = False,
-        discriminator_channel_mult: float = 1,
+        resolutions: Sequence[Sequence[int]] = DEFAULTS["resolutions"],
+        use_spectral_norm: bool = DEFAULTS["use_spectral_norm"],
+        discriminator_channel_mult: float = DEFAULTS["discriminator_channel_mult"],
     ) -> None:
         super().__init__()
         self.resolutions = [tuple(r) for r in resolutions]
@@ -176,12 +197,12 @@ class MultiResolutionDiscriminator(nn.Module):
     def from_config(cls, config: Mapping) -> "MultiResolutionDiscriminator":
         """Build from BigVGAN keys: resolutions, use_spectral_norm / mrd_use_spectral_norm,
         discriminator_channel_mult / mrd_channel_mult (the mrd_ keys override)."""
+        c = with_defaults(config)
+        spectral, mult = c["mrd_use_spectral_norm"], c["mrd_channel_mult"]
         return cls(
-            resolutions=config.get("resolutions", ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))),
-            use_spectral_norm=config.get("mrd_use_spectral_norm", config.get("use_spectral_norm", False)),
-            discriminator_channel_mult=config.get(
-                "mrd_channel_mult", config.get("discriminator_channel_mult", 1)
-            ),
+            resolutions=c["resolutions"],
+            use_spectral_norm=c["use_spectral_norm"] if spectral is None else spectral,
+            discriminator_channel_mult=c["discriminator_channel_mult"] if mult is None else mult,
         )
 
     def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> Outputs:
@@ -203,12 +224,12 @@ class DiscriminatorCQT(nn.Module):
         hop_length: int,
         n_octaves: int,
         bins_per_octave: int,
-        filters: int = 32,
-        max_filters: int = 1024,
-        filters_scale: int = 1,
-        dilations: Sequence[int] = (1, 2, 4),
-        out_channels: int = 1,
-        normalize_volume: bool = False,
+        filters: int = DEFAULTS["cqtd_filters"],
+        max_filters: int = DEFAULTS["cqtd_max_filters"],
+        filters_scale: int = DEFAULTS["cqtd_filters_scale"],
+        dilations: Sequence[int] = DEFAULTS["cqtd_dilations"],
+        out_channels: int = DEFAULTS["cqtd_out_channels"],
+        normalize_volume: bool = DEFAULTS["cqtd_normalize_volume"],
     ) -> None:
         super().__init__()
         self.hop_length, self.n_octaves, self.bins_per_octave = hop_length, n_octaves, bins_per_octave
@@ -256,30 +277,25 @@ class DiscriminatorCQT(nn.Module):
 
 
 class MultiScaleSubbandCQTDiscriminator(nn.Module):
-    """BigVGAN v2's multi-scale sub-band CQT discriminator: a DiscriminatorCQT per (hop, octaves, bins/octave)."""
+    """BigVGAN v2's multi-scale sub-band CQT discriminator: a DiscriminatorCQT per (hop, octaves, bins/octave).
+
+    `options`: DiscriminatorCQT's keyword arguments shared by every scale (filters, max_filters,
+    filters_scale, dilations, out_channels, normalize_volume), its defaults where left out.
+    """
 
     def __init__(
         self,
         sampling_rate: int,
-        hop_lengths: Sequence[int] = (512, 256, 256),
-        n_octaves: Sequence[int] = (9, 9, 9),
-        bins_per_octaves: Sequence[int] = (24, 36, 48),
-        filters: int = 32,
-        max_filters: int = 1024,
-        filters_scale: int = 1,
-        dilations: Sequence[int] = (1, 2, 4),
-        out_channels: int = 1,
-        normalize_volume: bool = False,
+        hop_lengths: Sequence[int] = DEFAULTS["cqtd_hop_lengths"],
+        n_octaves: Sequence[int] = DEFAULTS["cqtd_n_octaves"],
+        bins_per_octaves: Sequence[int] = DEFAULTS["cqtd_bins_per_octaves"],
+        **options: Any,
     ) -> None:
         super().__init__()
         if not len(hop_lengths) == len(n_octaves) == len(bins_per_octaves):
             raise ValueError("hop_lengths, n_octaves and bins_per_octaves need one entry per scale")
         self.discriminators = nn.ModuleList(
-            DiscriminatorCQT(
-                sampling_rate, hop, octaves, bpo, filters=filters, max_filters=max_filters,
-                filters_scale=filters_scale, dilations=dilations, out_channels=out_channels,
-                normalize_volume=normalize_volume,
-            )
+            DiscriminatorCQT(sampling_rate, hop, octaves, bpo, **options)
             for hop, octaves, bpo in zip(hop_lengths, n_octaves, bins_per_octaves)
         )
 
@@ -296,19 +312,14 @@ class MultiScaleSubbandCQTDiscriminator(nn.Module):
                     "or from_config(config, sampling_rate=...)"
                 )
             sampling_rate = config["sampling_rate"]
-        if config.get("cqtd_in_channels", 1) != 1:
+        c = with_defaults(config)
+        if c["cqtd_in_channels"] != 1:
             raise ValueError("cqtd_in_channels other than 1 is not supported (mono audio only)")
         return cls(
-            sampling_rate=int(sampling_rate),
-            hop_lengths=config.get("cqtd_hop_lengths", (512, 256, 256)),
-            n_octaves=config.get("cqtd_n_octaves", (9, 9, 9)),
-            bins_per_octaves=config.get("cqtd_bins_per_octaves", (24, 36, 48)),
-            filters=config.get("cqtd_filters", 32),
-            max_filters=config.get("cqtd_max_filters", 1024),
-            filters_scale=config.get("cqtd_filters_scale", 1),
-            dilations=config.get("cqtd_dilations", (1, 2, 4)),
-            out_channels=config.get("cqtd_out_channels", 1),
-            normalize_volume=config.get("cqtd_normalize_volume", False),
+            int(sampling_rate), c["cqtd_hop_lengths"], c["cqtd_n_octaves"], c["cqtd_bins_per_octaves"],
+            filters=c["cqtd_filters"], max_filters=c["cqtd_max_filters"], filters_scale=c["cqtd_filters_scale"],
+            dilations=c["cqtd_dilations"], out_channels=c["cqtd_out_channels"],
+            normalize_volume=c["cqtd_normalize_volume"],
         )
 
     def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> Outputs:
@@ -317,10 +328,21 @@ class MultiScaleSubbandCQTDiscriminator(nn.Module):
 
 
 
+def with_defaults(config: Mapping) -> dict[str, Any]:
+    """`config` (BigVGAN keys; others are kept, unused) over DEFAULTS."""
+    return {**DEFAULTS, **config}
+
+
 def build_discriminators(config: Mapping, sampling_rate: int) -> dict[str, nn.Module]:
-    """The `discriminator:` config group's set: MPD plus the CQT discriminator (v2) or MRD (v1)."""
+    """The `discriminator:` config group's set: MPD plus the CQT discriminator (v2) or MRD (v1).
+
+    `config` holds DEFAULTS keys only (a ValueError names any other); those left out take DEFAULTS.
+    """
+    unknown = sorted(set(config) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"discriminator: unknown key(s) {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
     found: dict[str, nn.Module] = {"mpd": MultiPeriodDiscriminator.from_config(config)}
-    if config.get("use_cqtd_instead_of_mrd", True):
+    if with_defaults(config)["use_cqtd_instead_of_mrd"]:
         found["cqtd"] = MultiScaleSubbandCQTDiscriminator.from_config(config, sampling_rate=sampling_rate)
     else:
         found["mrd"] = MultiResolutionDiscriminator.from_config(config)

@@ -27,12 +27,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def check_mel_settings(generator: Mapping[str, Any], mel: Mapping[str, Any]) -> None:
+    """A one-line ValueError when mel settings (vocoder/configs/mel) do not fit a generator's keyword
+    arguments (vocoder/configs/model): the band count it takes, and one frame per hop of output."""
+    if int(generator["num_mels"]) != int(mel["num_mels"]):
+        raise ValueError(f"model.num_mels={generator['num_mels']} but mel.num_mels={mel['num_mels']}: "
+                         "the generator takes the mel's bands (pick a model and a mel that fit)")
+    hop = math.prod(int(r) for r in generator["upsample_rates"])
+    if hop != int(mel["hop_size"]):
+        raise ValueError(f"mel.hop_size={mel['hop_size']} but model.upsample_rates {_plain(generator['upsample_rates'])} "
+                         f"multiply to {hop}: the generator makes one mel frame into hop_size samples")
+
+
 class Generator(nn.Module):
     """conv_pre → [transposed-conv upsample → mean of AMP blocks] per rate → anti-aliased act → conv_post.
 
     The output is bounded to [-1, 1] by tanh (`use_tanh_at_final`, v1) or a clamp (v2). `init`: see
     `vocoder.layers.amp.INITS` ('kaiming_snake' applies to the convs that follow a Snake).
-    `activation_checkpointing` recomputes each AMP block in the backward pass (training only).
+    `generator.config` holds the keyword arguments (what a checkpoint records). Setting the attribute
+    `activation_checkpointing = True`, a runtime switch rather than config, recomputes each AMP block
+    in the backward pass (training only).
     """
 
     def __init__(self, num_mels: int, upsample_rates: Sequence[int], upsample_kernel_sizes: Sequence[int],
@@ -40,8 +54,7 @@ class Generator(nn.Module):
                  resblock_kernel_sizes: Sequence[int] = (3, 7, 11),
                  resblock_dilation_sizes: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
                  activation: str = "snakebeta", snake_logscale: bool = True, use_tanh_at_final: bool = True,
-                 use_bias_at_final: bool = True, activation_checkpointing: bool = False,
-                 init: str = "bigvgan") -> None:
+                 use_bias_at_final: bool = True, init: str = "bigvgan") -> None:
         super().__init__()
         resblock = str(resblock)
         if resblock not in RESBLOCKS:
@@ -62,10 +75,11 @@ class Generator(nn.Module):
             upsample_initial_channel=upsample_initial_channel, resblock=resblock,
             resblock_kernel_sizes=resblock_kernel_sizes, resblock_dilation_sizes=resblock_dilation_sizes,
             activation=activation, snake_logscale=snake_logscale, use_tanh_at_final=use_tanh_at_final,
-            use_bias_at_final=use_bias_at_final, activation_checkpointing=activation_checkpointing, init=init))
+            use_bias_at_final=use_bias_at_final, init=init))
         self.num_mels, self.hop_length = num_mels, math.prod(int(r) for r in upsample_rates)
         self.num_kernels, self.num_upsamples = len(resblock_kernel_sizes), len(upsample_rates)
-        self.use_tanh_at_final, self.activation_checkpointing = use_tanh_at_final, activation_checkpointing
+        self.use_tanh_at_final = use_tanh_at_final
+        self.activation_checkpointing = False  # a runtime switch: set by the trainer, not recorded
 
         self.conv_pre = weight_norm(nn.Conv1d(num_mels, upsample_initial_channel, 7, 1, padding=3))
         self.ups = nn.ModuleList()
@@ -84,19 +98,29 @@ class Generator(nn.Module):
         self.conv_post = weight_norm(init_conv_(nn.Conv1d(ch, 1, 7, 1, padding=3, bias=use_bias_at_final), init))
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "Generator":
-        """Build from a BigVGAN `config.json` dict or one of vocoder/configs/model/*.yaml; other keys are ignored.
+    def arguments(cls) -> tuple[str, ...]:
+        """The names of the keyword arguments (the keys of a vocoder/configs/model/*.yaml)."""
+        return tuple(name for name in inspect.signature(cls.__init__).parameters if name != "self")
 
-        The whole mapping (mel settings included) is kept as `generator.config` for checkpoints.
-        """
-        names = set(inspect.signature(cls.__init__).parameters) - {"self"}
-        model = cls(**{k: v for k, v in config.items() if k in names})
-        hop = config.get("hop_size")
-        if hop is not None and int(hop) != model.hop_length:
-            raise ValueError(f"hop_size={hop} but the upsample_rates {list(config['upsample_rates'])} "
-                             f"multiply to {model.hop_length}")
-        model.config = {**_plain(config), **model.config}
-        return model
+    @classmethod
+    def settings(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        """`config` completed with the defaults, as `Generator.from_config(config).config` will hold it,
+        without building the model; a ValueError names keys that are not arguments or missing ones."""
+        names, parameters = cls.arguments(), inspect.signature(cls.__init__).parameters
+        unknown = sorted(set(config) - set(names))
+        if unknown:
+            raise ValueError(f"not generator arguments: {', '.join(unknown)} (the generator takes {', '.join(names)})")
+        missing = [n for n in names if n not in config and parameters[n].default is inspect.Parameter.empty]
+        if missing:
+            raise ValueError(f"the generator config lacks {', '.join(missing)}")
+        full = {n: config[n] if n in config else parameters[n].default for n in names}
+        return _plain({**full, "resblock": str(full["resblock"])})
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Generator":
+        """Build from a mapping of keyword arguments (vocoder/configs/model/*.yaml; see `settings`).
+        NVIDIA's flat `config.json` is split into generator and mel settings by `vocoder.checkpoint`."""
+        return cls(**cls.settings(config))
 
     def _block(self, index: int, x: Tensor) -> Tensor:
         block = self.resblocks[index]

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..runtime import resolve_device
+
 
 @dataclass(frozen=True)
 class Distributed:
@@ -26,24 +28,11 @@ class Distributed:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """'auto' → this rank's CUDA device when there is one, else the CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("train.device=cuda, but no CUDA device is available")
-        return torch.device("cuda", local_rank)
-    if name != "cpu":
-        raise ValueError(f"train.device must be auto, cpu or cuda, got {name!r}")
-    return torch.device("cpu")
-
-
 def setup(device: str) -> Distributed:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    dev = resolve_device(device, local_rank)
+    dev = resolve_device(device, local_rank, "train.device")
     if world_size > 1 and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)

@@ -11,16 +11,15 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from ..checkpoint import load_checkpoint
+from ..audio import MelSpectrogram
+from ..checkpoint import load_checkpoint, model_record, read_model_config
 from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
+from ..models.generator import Generator
+from ..runtime import check_precision
 from .distributed import Distributed, all_finite
 from .logger import RunLogger
 from .run_dir import latest_checkpoint, save_step, set_aside
-from .step import PRECISIONS, GanStep
-
-
-# model settings that change how a step runs, not what is trained: a run may resume across them
-RESUMABLE_CHANGES = {"activation_checkpointing"}
+from .step import GanStep
 
 
 @dataclass
@@ -29,7 +28,8 @@ class TrainOptions:
 
     max_steps: int = 1000
     batch_size: int = 4
-    precision: str = "fp32"
+    precision: str = "tf32"
+    activation_checkpointing: bool = False
     learning_rate: float = 1e-4
     adam_betas: tuple[float, float] = (0.8, 0.99)
     lr_decay: float = 0.9999996
@@ -46,20 +46,25 @@ class TrainOptions:
     seed: int = 1234
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"train.precision must be fp32 or bf16, got {self.precision!r}")
+        check_precision(self.precision, "train.precision", training=True)
         for name in ("max_steps", "batch_size", "log_interval", "checkpoint_interval", "validation_interval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be at least 1, got {getattr(self, name)}")
 
 
 class Trainer:
-    """Owns the models, optimisers and schedulers; `fit()` runs to `max_steps`, resuming if it can."""
+    """Owns the models, optimisers and schedulers; `fit()` runs to `max_steps`, resuming if it can.
 
-    def __init__(self, generator: nn.Module, discriminators: dict[str, nn.Module], mel: nn.Module,
+    Checkpoints record the model as `vocoder.checkpoint.model_record` (the generator's config and the
+    mel settings, taken from `generator` and `mel`) and `run_config`, the run's whole config as a
+    plain dict, for the record only: nothing here reads it.
+    """
+
+    def __init__(self, generator: Generator, discriminators: dict[str, nn.Module], mel: MelSpectrogram,
                  mel_loss: nn.Module, train_loader: DataLoader, val_loader: DataLoader | None,
-                 options: TrainOptions, run_dir: Path, config: dict, env: Distributed) -> None:
-        self.opt, self.run_dir, self.config, self.env = options, Path(run_dir), config, env
+                 options: TrainOptions, run_dir: Path, env: Distributed, run_config: dict | None = None) -> None:
+        self.opt, self.run_dir, self.run_config, self.env = options, Path(run_dir), run_config, env
+        generator.activation_checkpointing = options.activation_checkpointing
         dev = env.device
         self.gan = GanStep(generator.to(dev), {k: d.to(dev) for k, d in discriminators.items()}, mel.to(dev),
                            mel_loss.to(dev), learning_rate=options.learning_rate,
@@ -75,18 +80,19 @@ class Trainer:
 
     def state(self) -> dict:
         return {"generator": self.generator.state_dict(), "discriminators": self.discriminators.state_dict(),
-                **self.gan.state_dict(), "step": self.step, "config": self.config}
+                **self.gan.state_dict(), "step": self.step,
+                "model": model_record(self.generator, self.mel.config), "run_config": self.run_config}
 
     def resume(self) -> Path | None:
-        """Load the run's newest checkpoint; refuse one made with a different model config."""
+        """Load the run's newest checkpoint; refuse one made with another model or mel config."""
         path = latest_checkpoint(self.run_dir) if self.opt.resume else None
         if path is None:
             return None
         ckpt = load_checkpoint(path, map_location=self.env.device)
-        saved_model = ckpt.get("config", {}).get("model") or {}
-        model = self.config.get("model") or {}
-        keys = sorted(k for k in set(saved_model) | set(model)
-                      if k not in RESUMABLE_CHANGES and saved_model.get(k) != model.get(k))
+        saved = read_model_config(ckpt, str(path))
+        model = model_record(self.generator, self.mel.config)
+        keys = [f"{group}.{k}" for group, name in (("model", "generator"), ("mel", "mel"))
+                for k in sorted(set(saved[name]) | set(model[name])) if saved[name].get(k) != model[name].get(k)]
         if keys:
             raise RuntimeError(f"{path} was trained with a different model config (differs in: "
                                f"{', '.join(keys)}); use another run_dir or train.resume=false")
@@ -166,7 +172,7 @@ class Trainer:
         if self.val_loader is None or not self.env.is_main or self.opt.validation_files < 1:
             return {}
         self.generator.eval()
-        rate = int(self.config["model"]["sampling_rate"])
+        rate = int(self.mel.sampling_rate)
         values: dict[str, list[float]] = {"mel_l1": [], "m_stft": [], "pesq": []}
         for i, batch in enumerate(self.val_loader):
             if i >= self.opt.validation_files:

@@ -11,8 +11,8 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..models.losses import discriminator_loss, feature_loss, generator_loss
+from ..runtime import autocast, check_precision, conv_precision
 
-PRECISIONS = ("fp32", "bf16")  # fp32, or bf16 autocast (the fused activations compute in fp32)
 # called with (loss, "generator loss" | "discriminator loss", its parts) before each backward
 FiniteCheck = Callable[[Tensor, str, dict[str, Tensor]], None]
 
@@ -21,15 +21,16 @@ class GanStep:
     """Models, AdamW optimisers and exponential schedules; calling it on audio (B, 1, T) runs one update.
 
     With `distributed=True` the models train through DistributedDataParallel (gradient all-reduce);
-    the plain modules stay reachable as `generator` / `discriminators` for state dicts.
+    the plain modules stay reachable as `generator` / `discriminators` for state dicts. `precision`:
+    a `vocoder.runtime.PRECISIONS` name but fp16 (which needs loss scaling): 'tf32' is PyTorch's
+    default on CUDA (TF32 convolutions), 'fp32' IEEE convolutions, 'bf16' autocast.
     """
 
     def __init__(self, generator: nn.Module, discriminators: Mapping[str, nn.Module], mel: nn.Module,
                  mel_loss: nn.Module, *, learning_rate: float = 1e-4, adam_betas: tuple[float, float] = (0.8, 0.99),
                  lr_decay: float = 0.9999996, clip_grad_norm: float = 500.0, lambda_mel: float = 15.0,
-                 precision: str = "fp32", distributed: bool = False) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+                 precision: str = "tf32", distributed: bool = False) -> None:
+        check_precision(precision, training=True)
         self.generator, self.discriminators = generator, nn.ModuleDict(dict(discriminators))
         self.mel, self.mel_loss = mel, mel_loss
         self.clip_grad_norm, self.lambda_mel, self.precision = clip_grad_norm, lambda_mel, precision
@@ -46,11 +47,16 @@ class GanStep:
             self.d_train = {k: DistributedDataParallel(d, device_ids=ids) for k, d in self.d_train.items()}
 
     def autocast(self) -> AbstractContextManager:
-        device = next(self.generator.parameters()).device
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        """Autocast for the models' forward passes (bf16), or nothing."""
+        return autocast(self.precision, next(self.generator.parameters()).device)
 
     def __call__(self, wav: Tensor, check: FiniteCheck | None = None) -> dict[str, Tensor]:
-        """One discriminator update and one generator update; the losses and gradient norms (detached)."""
+        """One discriminator update and one generator update; the losses and gradient norms (detached).
+        cuDNN's float32 convolutions follow `precision` for the whole step, backward included."""
+        with conv_precision(self.precision, wav.device):
+            return self._step(wav, check)
+
+    def _step(self, wav: Tensor, check: FiniteCheck | None) -> dict[str, Tensor]:
         with torch.no_grad():
             mel = self.mel(wav.squeeze(1))
         with self.autocast():

@@ -1,0 +1,60 @@
+"""`vocoder.runtime`: one device resolution and one set of precisions for inference, training and
+the benchmarks; errors name the argument."""
+
+import pytest
+import torch
+
+from vocoder.runtime import PRECISIONS, autocast, check_precision, conv_precision, resolve_device
+from vocoder.training.loop import TrainOptions
+from vocoder.training.step import GanStep
+
+HAS_CUDA = torch.cuda.is_available()
+
+
+def test_devices():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu", 0)) == torch.device("cpu", 0)
+    assert resolve_device("auto") == torch.device("cuda" if HAS_CUDA else "cpu")
+    for bad in ("gpu", "cpu:1", "cuda:x", ""):
+        with pytest.raises(ValueError, match=rf"^train.device must be one of auto, cpu, cuda \(or cuda:N\), got {bad!r}"):
+            resolve_device(bad, name="train.device")
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="checks the error without a CUDA device")
+def test_cuda_without_a_cuda_device_names_the_argument():
+    with pytest.raises(ValueError, match=r"^--device=cuda:1 but no CUDA device is available; use --device=cpu or auto$"):
+        resolve_device("cuda:1", name="--device")
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")
+def test_cuda_index():
+    assert resolve_device("cuda", 0) == torch.device("cuda", 0) and resolve_device("cuda:0", 3) == torch.device("cuda", 0)
+    before = torch.backends.cudnn.conv.fp32_precision
+    with conv_precision("fp32", torch.device("cuda")):
+        assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+    with conv_precision("tf32", torch.device("cuda")):
+        assert torch.backends.cudnn.conv.fp32_precision == "tf32"
+    assert torch.backends.cudnn.conv.fp32_precision == before
+
+
+def test_precisions_are_one_set_for_inference_and_training():
+    assert tuple(PRECISIONS) == ("fp32", "tf32", "bf16", "fp16")
+    for name in PRECISIONS:
+        check_precision(name)
+    with pytest.raises(ValueError, match=r"^precision must be one of fp32, tf32, bf16, fp16, got 'fp8'$"):
+        check_precision("fp8")
+    with pytest.raises(ValueError, match=r"^train.precision=fp16 is not supported for training \(it needs loss scaling\)"):
+        TrainOptions(precision="fp16")
+    with pytest.raises(ValueError, match=r"^precision=fp16 is not supported for training"):
+        GanStep(torch.nn.Conv1d(1, 1, 1), {}, torch.nn.Identity(), torch.nn.Identity(), precision="fp16")
+    for name in ("fp32", "tf32", "bf16"):
+        TrainOptions(precision=name)
+
+
+def test_autocast_and_conv_precision_on_the_cpu():
+    a = torch.randn(4, 4)
+    with autocast("bf16", torch.device("cpu")):
+        assert (a @ a).dtype == torch.bfloat16
+    for name in ("fp32", "tf32"):
+        with autocast(name, torch.device("cpu")), conv_precision(name, torch.device("cpu")):
+            assert (a @ a).dtype == torch.float32
