@@ -47,6 +47,8 @@ class Generator(nn.Module):
     `generator.config` holds the keyword arguments (what a checkpoint records). Setting the attribute
     `activation_checkpointing = True`, a runtime switch rather than config, recomputes each AMP block
     in the backward pass (training only).
+    `impl`: how the anti-aliased activations run, "fused" (the Triton op) or "eager" (BigVGAN's
+    plain-PyTorch chain); a way of running the model, not part of `config`.
     """
 
     def __init__(self, num_mels: int, upsample_rates: Sequence[int], upsample_kernel_sizes: Sequence[int],
@@ -54,7 +56,7 @@ class Generator(nn.Module):
                  resblock_kernel_sizes: Sequence[int] = (3, 7, 11),
                  resblock_dilation_sizes: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
                  activation: str = "snakebeta", snake_logscale: bool = True, use_tanh_at_final: bool = True,
-                 use_bias_at_final: bool = True, init: str = "bigvgan") -> None:
+                 use_bias_at_final: bool = True, init: str = "bigvgan", impl: str = "fused") -> None:
         super().__init__()
         resblock = str(resblock)
         if resblock not in RESBLOCKS:
@@ -93,14 +95,14 @@ class Generator(nn.Module):
             self.ups.append(nn.ModuleList([weight_norm(up)]))
             ch //= 2
             for k, d in zip(resblock_kernel_sizes, resblock_dilation_sizes):
-                self.resblocks.append(block(ch, k, d, activation, snake_logscale, init))
-        self.activation_post = amp_activation(activation, ch, snake_logscale)
+                self.resblocks.append(block(ch, k, d, activation, snake_logscale, init, impl))
+        self.activation_post = amp_activation(activation, ch, snake_logscale, impl)
         self.conv_post = weight_norm(init_conv_(nn.Conv1d(ch, 1, 7, 1, padding=3, bias=use_bias_at_final), init))
 
     @classmethod
     def arguments(cls) -> tuple[str, ...]:
         """The names of the keyword arguments (the keys of a vocoder/configs/model/*.yaml)."""
-        return tuple(name for name in inspect.signature(cls.__init__).parameters if name != "self")
+        return tuple(name for name in inspect.signature(cls.__init__).parameters if name not in ("self", "impl"))
 
     @classmethod
     def settings(cls, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,10 +119,11 @@ class Generator(nn.Module):
         return _plain({**full, "resblock": str(full["resblock"])})
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "Generator":
+    def from_config(cls, config: Mapping[str, Any], impl: str = "fused") -> "Generator":
         """Build from a mapping of keyword arguments (vocoder/configs/model/*.yaml; see `settings`).
-        NVIDIA's flat `config.json` is split into generator and mel settings by `vocoder.checkpoint`."""
-        return cls(**cls.settings(config))
+        NVIDIA's flat `config.json` is split into generator and mel settings by `vocoder.checkpoint`.
+        `impl`: "fused" or "eager" activations (see the class docstring)."""
+        return cls(**cls.settings(config), impl=impl)
 
     def _block(self, index: int, x: Tensor) -> Tensor:
         block = self.resblocks[index]
