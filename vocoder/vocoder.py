@@ -2,6 +2,7 @@
 
     from vocoder import Vocoder
     voc = Vocoder.from_checkpoint("runs/demo/checkpoints/step_300.pt")   # or NVIDIA's folder
+    voc = Vocoder.from_pretrained("nvidia/bigvgan_v2_24khz_100band_256x")  # a Hugging Face hub id
     wav = voc(mel)                         # (num_mels, frames) → (frames · hop,)
     wav = voc.resynthesize(audio, 44100)   # resampled to voc.sampling_rate, mel, vocoded
 
@@ -23,6 +24,7 @@ from .audio import MelSpectrogram, resample
 from .chunking import Window, chunked_mel, plan_windows, receptive_field
 from .chunking import overlap_frames as default_overlap_frames
 from .checkpoint import load_generator
+from .hub import resolve_checkpoint
 from .models.generator import Generator
 
 # fp32: IEEE float32 convolutions (cuDNN's TF32 off during the call, so chunked, batched and whole
@@ -111,11 +113,19 @@ class Vocoder:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "auto",
-                        precision: str = "fp32", **options: Any) -> "Vocoder":
-        """Load our checkpoint, a training checkpoint (`step_N.pt`), or NVIDIA's `bigvgan_generator.pt`
-        (file, or the folder holding it with its config.json); `options` go to the constructor."""
-        generator = load_generator(path, "cpu")
+                        precision: str = "fp32", revision: str | None = None, **options: Any) -> "Vocoder":
+        """Load our checkpoint, a training checkpoint (`step_N.pt`), NVIDIA's `bigvgan_generator.pt`
+        (file, or the folder holding it with its config.json), or a hub id at `revision` (a local path
+        of the same spelling wins; `vocoder.hub`); `options` go to the constructor."""
+        generator = load_generator(resolve_checkpoint(path, revision), "cpu")
         return cls(generator, device=device, precision=precision, **options)
+
+    @classmethod
+    def from_pretrained(cls, repo_id: str, revision: str | None = None, device: str | torch.device = "auto",
+                        precision: str = "fp32", **options: Any) -> "Vocoder":
+        """A BigVGAN checkpoint by Hugging Face hub id (`nvidia/bigvgan_v2_24khz_100band_256x`) at `revision`
+        (branch, tag or commit; default main), from the hub cache or downloaded; see from_checkpoint."""
+        return cls.from_checkpoint(repo_id, device=device, precision=precision, revision=revision, **options)
 
     def _precision(self) -> contextlib.AbstractContextManager:
         """The numerics of one generator call: autocast for bf16/fp16, cuDNN's TF32 off (fp32) or on (tf32)."""
