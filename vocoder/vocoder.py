@@ -5,6 +5,8 @@
     voc = Vocoder.from_pretrained("nvidia/bigvgan_v2_24khz_100band_256x")  # a Hugging Face hub id
     wav = voc(mel)                         # (num_mels, frames) → (frames · hop,)
     wav = voc.resynthesize(audio, 44100)   # resampled to voc.sampling_rate, mel, vocoded
+    for piece in voc.stream(mel_chunks):   # audio pieces as soon as they are final (vocoder.streaming)
+        ...
 
 Long mels are vocoded in overlapping windows of `chunk_frames` frames (see `vocoder.chunking`),
 which bounds memory and gives the same audio as one pass.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -174,6 +176,14 @@ class Vocoder:
                     outputs[i][w.keep_start * hop:w.keep_stop * hop] = \
                         audio[(w.keep_start - w.start) * hop:(w.keep_stop - w.start) * hop]
         return outputs
+
+    def stream(self, chunks: Iterable[Tensor], piece_frames: int = 16) -> Iterator[Tensor]:
+        """Mel chunks [num_mels, n_i] in, audio pieces (piece_frames·hop samples, the last shorter) out as
+        soon as they are final; concatenated they equal `self(torch.cat(chunks, -1))`. A piece waits for
+        `overlap_frames` frames of look-ahead; the policy and its latency: `vocoder.streaming`."""
+        from .streaming import stream
+
+        return stream(self, chunks, piece_frames)
 
     @torch.inference_mode()
     def mel_spectrogram(self, wav: Tensor, sampling_rate: int | None = None) -> Tensor:
