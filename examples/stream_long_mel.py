@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("--checkpoint", help="a checkpoint path, NVIDIA folder, or Hugging Face hub id")
-    model.add_argument("--random-weights", metavar="MODEL", help="a configs/model name with random weights")
+    model.add_argument("--random-weights", metavar="MODEL", help="a vocoder/configs/model name with random weights")
     p.add_argument("--audio", type=Path, help="speech to take the mel from (default: the demo corpus)")
     p.add_argument("--seconds", type=float, default=30.0, help="length of the demo-corpus speech (default 30)")
-    p.add_argument("--piece-frames", type=int, default=16, help="mel frames per streamed piece (default 16)")
+    p.add_argument("--piece-frames", type=int, default=32, help="mel frames per streamed piece (default 32)")
     p.add_argument("--largest-chunk", type=int, default=40, help="chunks of 1..N mel frames (default 40)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     p.add_argument("--precision", default="fp32", help="fp32, tf32, bf16 or fp16 (default fp32)")
@@ -109,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(pieces)} pieces of {width} frames ({width * hop_ms:.0f} ms of audio each)")
     print(f"look-ahead: {overlap} frames ({overlap * hop_ms:.0f} ms of audio); the first piece needs "
           f"{width + overlap} frames ({(width + overlap) * hop_ms:.0f} ms)")
-    print(f"time to first audio: {delays[0] * ms:.1f} ms after its last frame arrived; per piece: median "
-          f"{steady[len(steady) // 2] * ms:.1f} ms, max {max(delays) * ms:.1f} ms")
+    print(f"time to first audio: {delays[0] * ms:.1f} ms after its last frame arrived; per piece: min "
+          f"{steady[0] * ms:.1f} ms, median {steady[len(steady) // 2] * ms:.1f} ms, max {max(delays) * ms:.1f} ms")
     print(f"stream: {elapsed:.2f} s for {seconds:.1f} s of audio (real-time factor {elapsed / seconds:.3f})")
     print(f"max |streamed - offline| = {(streamed - offline).abs().max().item():.2e}; wrote {args.out}")
     return 0

@@ -13,7 +13,7 @@ from vocoder import Vocoder
 from vocoder.models import Generator
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = yaml.safe_load((ROOT / "configs" / "model" / "tiny.yaml").read_text())
+TINY = yaml.safe_load((ROOT / "vocoder" / "configs" / "model" / "tiny.yaml").read_text())
 # tiny with one narrow AMP block per stage: a receptive field of 11 frames, a few ms per window
 SMALL = {**TINY, "upsample_initial_channel": 16, "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3]]}
 HOP = 256

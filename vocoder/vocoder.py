@@ -177,7 +177,7 @@ class Vocoder:
                         audio[(w.keep_start - w.start) * hop:(w.keep_stop - w.start) * hop]
         return outputs
 
-    def stream(self, chunks: Iterable[Tensor], piece_frames: int = 16) -> Iterator[Tensor]:
+    def stream(self, chunks: Iterable[Tensor], piece_frames: int = 32) -> Iterator[Tensor]:
         """Mel chunks [num_mels, n_i] in, audio pieces (piece_frames·hop samples, the last shorter) out as
         soon as they are final; concatenated they equal `self(torch.cat(chunks, -1))`. A piece waits for
         `overlap_frames` frames of look-ahead; the policy and its latency: `vocoder.streaming`."""
