@@ -41,7 +41,8 @@ def speech(voc: Vocoder, audio: Path | None, seconds: float) -> torch.Tensor:
     return torch.cat(clips)[:int(seconds * voc.sampling_rate)]
 
 
-def chunked(mel: torch.Tensor, largest: int, arrivals: list[tuple[int, float]], seed: int = 0) -> Iterator[torch.Tensor]:
+def chunked(mel: torch.Tensor, largest: int, arrivals: list[tuple[int, float]],
+            seed: int = 0) -> Iterator[torch.Tensor]:
     """`mel` in chunks of 1..largest frames; records (frames received so far, time) as each is handed over."""
     rng = torch.Generator().manual_seed(seed)
     start = 0

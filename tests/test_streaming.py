@@ -150,7 +150,8 @@ def test_bad_chunks_are_named(small):
     for chunks, kind, message in [
         ([good, mel(4, bands=80)], ValueError, r"stream chunk 1: expected 100 mel bands, found 80"),
         ([good, good, nan], ValueError, r"stream chunk 2: 1 of 300 mel values are NaN or Inf"),
-        ([good[None]], ValueError, r"stream chunk 0: expected a mel of shape \[100, frames\], found shape \(1, 100, 30\)"),
+        ([good[None]], ValueError,
+         r"stream chunk 0: expected a mel of shape \[100, frames\], found shape \(1, 100, 30\)"),
         ([good[0]], ValueError, r"stream chunk 0: expected a mel of shape \[100, frames\], found shape \(30,\)"),
         ([good.T.contiguous()], ValueError, r"stream chunk 0: expected 100 mel bands, found 30 .*transposed"),
         ([good, good.long()], ValueError, r"stream chunk 1: expected a floating-point mel"),

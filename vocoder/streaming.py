@@ -11,8 +11,8 @@ context on each side (fewer at the start of the stream) and only their audio is 
 When the chunks run out, the remaining frames [d, n) are vocoded with their left context and
 yielded as the last piece (n − d < W + O). So every piece but the last holds exactly W frames of
 audio (W·hop samples); each frame's audio is computed once, and a frame is read again only as
-context of the windows next to it (in at most ⌈2·O / W⌉ other windows); a window is at most W + 2·O frames
-and the buffer at most W + 2·O frames plus the chunk just received. Look-ahead: the piece holding
+context of the windows next to it (in at most ⌈2·O / W⌉ other windows); a window is at most
+W + 2·O frames and the buffer at most W + 2·O frames plus the chunk just received. Look-ahead: the piece holding
 frame f is yielded once frame f + O + (W − 1 − f mod W) has arrived, so at W = 1 every frame is
 out O frames after it came in; the first piece needs W + O frames.
 """
