@@ -3,7 +3,8 @@
 Audio inputs (wav/flac/ogg/mp3) are resynthesised (resampled to the model's rate, mel, vocoded);
 mel inputs (`.npy`/`.pt`, a BigVGAN log-mel of shape [num_mels, frames]) are vocoded. `input` is a
 file, a folder searched recursively, or a `.txt` list of paths (one a line, relative to the list's
-folder); outputs mirror the input paths under the `output` folder as `.wav`.
+folder); outputs mirror the input paths under the `output` folder as `.wav`. `checkpoint` is a path
+or a Hugging Face hub id (`nvidia/bigvgan_v2_24khz_100band_256x`, at `revision`; see `vocoder.hub`).
 
 A bad file (unreadable, empty, NaN/Inf, wrong number of mel bands, ...) is reported by path and
 skipped; the others are still written, and the exit status is 1 when any failed. An output that
@@ -270,15 +271,17 @@ def infer_files(vocoder: Vocoder, jobs: list[Job], overwrite: bool = False, chan
 
 def run(checkpoint: str, input: str, output: str, device: str = "auto", precision: str = "fp32",
         overwrite: bool = False, channels: str = "mix", chunk_frames: int = 1024,
-        overlap_frames: int | None = None, batch_size: int = 8, progress_every: int = 1) -> Summary:
-    """The whole command from plain values: find inputs, load the model, infer, print the summary."""
+        overlap_frames: int | None = None, batch_size: int = 8, progress_every: int = 1,
+        revision: str | None = None) -> Summary:
+    """The whole command from plain values: find inputs, load the model (a path, or a hub id at
+    `revision`: `vocoder.hub`), infer, print the summary."""
     if channels not in CHANNELS:
         raise InferError(f"channels must be one of {CHANNELS}, got {channels!r}")
     ckpt = Path(checkpoint).expanduser()
     files, root = find_inputs(input, exclude=(ckpt, Path(output).expanduser()))
     jobs = plan_jobs(files, root, output)
-    vocoder = Vocoder.from_checkpoint(ckpt, device=device, precision=precision, chunk_frames=chunk_frames,
-                                      overlap_frames=overlap_frames, batch_size=batch_size)
+    vocoder = Vocoder.from_checkpoint(checkpoint, device=device, precision=precision, revision=revision,
+                                      chunk_frames=chunk_frames, overlap_frames=overlap_frames, batch_size=batch_size)
     print(f"{len(jobs)} input files; {vocoder}", flush=True)
     summary = infer_files(vocoder, jobs, overwrite, channels, progress_every)
     print(summary.line(), flush=True)

@@ -2,8 +2,11 @@
 
     from vocoder import Vocoder
     voc = Vocoder.from_checkpoint("runs/demo/checkpoints/step_300.pt")   # or NVIDIA's folder
+    voc = Vocoder.from_pretrained("nvidia/bigvgan_v2_24khz_100band_256x")  # a Hugging Face hub id
     wav = voc(mel)                         # (num_mels, frames) → (frames · hop,)
     wav = voc.resynthesize(audio, 44100)   # resampled to voc.sampling_rate, mel, vocoded
+    for piece in voc.stream(mel_chunks):   # audio pieces as soon as they are final (vocoder.streaming)
+        ...
 
 Long mels are vocoded in overlapping windows of `chunk_frames` frames (see `vocoder.chunking`),
 which bounds memory and gives the same audio as one pass.
@@ -12,7 +15,7 @@ which bounds memory and gives the same audio as one pass.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -22,6 +25,7 @@ from .audio import MelSpectrogram, resample
 from .chunking import Window, chunked_mel, plan_windows, receptive_field
 from .chunking import overlap_frames as default_overlap_frames
 from .checkpoint import load_model
+from .hub import resolve_checkpoint
 from .models.generator import Generator, check_mel_settings
 from .runtime import PRECISIONS, autocast, check_precision, conv_precision, resolve_device
 
@@ -77,11 +81,19 @@ class Vocoder:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "auto",
-                        precision: str = "fp32", **options: Any) -> "Vocoder":
-        """Load our checkpoint, a training checkpoint (`step_N.pt`), or NVIDIA's `bigvgan_generator.pt`
-        (file, or the folder holding it with its config.json); `options` go to the constructor."""
-        generator, mel = load_model(path, "cpu")
+                        precision: str = "fp32", revision: str | None = None, **options: Any) -> "Vocoder":
+        """Load our checkpoint, a training checkpoint (`step_N.pt`), NVIDIA's `bigvgan_generator.pt`
+        (file, or the folder holding it with its config.json), or a hub id at `revision` (a local path
+        of the same spelling wins; `vocoder.hub`); `options` go to the constructor."""
+        generator, mel = load_model(resolve_checkpoint(path, revision), "cpu")
         return cls(generator, mel, device=device, precision=precision, **options)
+
+    @classmethod
+    def from_pretrained(cls, repo_id: str, revision: str | None = None, device: str | torch.device = "auto",
+                        precision: str = "fp32", **options: Any) -> "Vocoder":
+        """A BigVGAN checkpoint by Hugging Face hub id (`nvidia/bigvgan_v2_24khz_100band_256x`) at `revision`
+        (branch, tag or commit; default main), from the hub cache or downloaded; see from_checkpoint."""
+        return cls.from_checkpoint(repo_id, device=device, precision=precision, revision=revision, **options)
 
     def __call__(self, mel: Tensor) -> Tensor:
         """(num_mels, frames) → (frames·hop,) or (B, num_mels, frames) → (B, frames·hop), float32."""
@@ -122,6 +134,14 @@ class Vocoder:
                     outputs[i][w.keep_start * hop:w.keep_stop * hop] = \
                         audio[(w.keep_start - w.start) * hop:(w.keep_stop - w.start) * hop]
         return outputs
+
+    def stream(self, chunks: Iterable[Tensor], piece_frames: int = 32) -> Iterator[Tensor]:
+        """Mel chunks [num_mels, n_i] in, audio pieces (piece_frames·hop samples, the last shorter) out as
+        soon as they are final; concatenated they equal `self(torch.cat(chunks, -1))`. A piece waits for
+        `overlap_frames` frames of look-ahead; the policy and its latency: `vocoder.streaming`."""
+        from .streaming import stream
+
+        return stream(self, chunks, piece_frames)
 
     @torch.inference_mode()
     def mel_spectrogram(self, wav: Tensor, sampling_rate: int | None = None) -> Tensor:
