@@ -17,6 +17,7 @@ from torch.nn.utils import spectral_norm
 from torchaudio.transforms import Resample
 
 from ..audio.cqt import ConstantQTransform
+from ..booleans import parse_bool
 from ..layers.weight_norm import weight_norm
 
 LRELU_SLOPE = 0.1
@@ -111,7 +112,7 @@ class MultiPeriodDiscriminator(nn.Module):
         """Build from BigVGAN keys: mpd_reshapes, use_spectral_norm, discriminator_channel_mult."""
         return cls(
             periods=config.get("mpd_reshapes", (2, 3, 5, 7, 11)),
-            use_spectral_norm=config.get("use_spectral_norm", False),
+            use_spectral_norm=parse_bool(config.get("use_spectral_norm", False), "use_spectral_norm"),
             discriminator_channel_mult=config.get("discriminator_channel_mult", 1),
         )
 
@@ -176,9 +177,10 @@ class MultiResolutionDiscriminator(nn.Module):
     def from_config(cls, config: Mapping) -> "MultiResolutionDiscriminator":
         """Build from BigVGAN keys: resolutions, use_spectral_norm / mrd_use_spectral_norm,
         discriminator_channel_mult / mrd_channel_mult (the mrd_ keys override)."""
+        norm_key = "mrd_use_spectral_norm" if "mrd_use_spectral_norm" in config else "use_spectral_norm"
         return cls(
             resolutions=config.get("resolutions", ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))),
-            use_spectral_norm=config.get("mrd_use_spectral_norm", config.get("use_spectral_norm", False)),
+            use_spectral_norm=parse_bool(config.get(norm_key, False), norm_key),
             discriminator_channel_mult=config.get(
                 "mrd_channel_mult", config.get("discriminator_channel_mult", 1)
             ),
@@ -308,7 +310,7 @@ class MultiScaleSubbandCQTDiscriminator(nn.Module):
             filters_scale=config.get("cqtd_filters_scale", 1),
             dilations=config.get("cqtd_dilations", (1, 2, 4)),
             out_channels=config.get("cqtd_out_channels", 1),
-            normalize_volume=config.get("cqtd_normalize_volume", False),
+            normalize_volume=parse_bool(config.get("cqtd_normalize_volume", False), "cqtd_normalize_volume"),
         )
 
     def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> Outputs:
@@ -320,7 +322,7 @@ class MultiScaleSubbandCQTDiscriminator(nn.Module):
 def build_discriminators(config: Mapping, sampling_rate: int) -> dict[str, nn.Module]:
     """The `discriminator:` config group's set: MPD plus the CQT discriminator (v2) or MRD (v1)."""
     found: dict[str, nn.Module] = {"mpd": MultiPeriodDiscriminator.from_config(config)}
-    if config.get("use_cqtd_instead_of_mrd", True):
+    if parse_bool(config.get("use_cqtd_instead_of_mrd", True), "use_cqtd_instead_of_mrd"):
         found["cqtd"] = MultiScaleSubbandCQTDiscriminator.from_config(config, sampling_rate=sampling_rate)
     else:
         found["mrd"] = MultiResolutionDiscriminator.from_config(config)

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ..booleans import parse_bool
 from ..layers.amp import INITS, AMPBlock1, AMPBlock2, amp_activation, init_conv_
 from ..layers.weight_norm import remove_weight_norm, weight_norm
 
@@ -89,8 +90,9 @@ class Generator(nn.Module):
 
         The whole mapping (mel settings included) is kept as `generator.config` for checkpoints.
         """
-        names = set(inspect.signature(cls.__init__).parameters) - {"self"}
-        model = cls(**{k: v for k, v in config.items() if k in names})
+        parameters = inspect.signature(cls.__init__).parameters
+        model = cls(**{k: parse_bool(v, k) if parameters[k].annotation in (bool, "bool") else v
+                       for k, v in config.items() if k in parameters and k != "self"})
         hop = config.get("hop_size")
         if hop is not None and int(hop) != model.hop_length:
             raise ValueError(f"hop_size={hop} but the upsample_rates {list(config['upsample_rates'])} "

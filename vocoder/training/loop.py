@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,11 +12,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from ..booleans import parse_bool
 from ..checkpoint import load_checkpoint
 from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
 from .distributed import Distributed, all_finite
 from .logger import RunLogger
-from .run_dir import latest_checkpoint, save_step, set_aside
+from .run_dir import latest_checkpoint, remove_unfinished, save_step, set_aside
 from .step import PRECISIONS, GanStep
 
 
@@ -46,6 +48,9 @@ class TrainOptions:
     seed: int = 1234
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # train.resume=no must mean no
+            if f.type in (bool, "bool"):
+                setattr(self, f.name, parse_bool(getattr(self, f.name), f"train.{f.name}"))
         if self.precision not in PRECISIONS:
             raise ValueError(f"train.precision must be fp32 or bf16, got {self.precision!r}")
         for name in ("max_steps", "batch_size", "log_interval", "checkpoint_interval", "validation_interval"):
@@ -125,6 +130,9 @@ class Trainer:
 
     def fit(self) -> dict[str, float]:
         """Train to `max_steps`; validate at step 0 (fresh runs), every interval and at the end."""
+        if self.env.is_main and (unfinished := remove_unfinished(self.run_dir))[0]:
+            print(f"removed {unfinished[0]} unfinished checkpoint files ({unfinished[1] / 2**20:.1f} MiB) "
+                  "left by a run that was killed", flush=True)
         if not self.opt.resume and self.env.is_main and (old := set_aside(self.run_dir)):
             print(f"train.resume=false: moved the run's earlier checkpoints to {old}", flush=True)
         resumed = self.resume()
