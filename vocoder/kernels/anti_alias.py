@@ -43,6 +43,7 @@ from torch import Tensor
 
 from . import reference
 from .backend import eager_dispatch, interpreter_enabled, use_triton
+from .inputs import check_floating
 from .snake import parameter_grads, channel_params
 
 VARIANT = "gather"  # "gather" (compute each activated sample once per tile) or "recompute"
@@ -683,5 +684,6 @@ def anti_alias_activation(x: Tensor, up_filter: Tensor, down_filter: Tensor, alp
 
     Filters are shape (K,) or (1, 1, K) (the modules' buffers); they get no gradient. Output in
     x's dtype, arithmetic in fp32; parameter gradients in the parameters' dtype."""
+    check_floating(x, "anti_alias_activation")
     _check(x, up_filter, down_filter, alpha, beta, up_ratio, down_ratio)
     return _apply(x, up_filter, down_filter, alpha, beta, logscale, up_ratio, down_ratio)

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from . import reference
 from .backend import eager_dispatch, use_triton
+from .inputs import check_floating
 from .layout import channel_layout, dense_like, restore, write_target
 
 ROWS_MIN_INNER = 256  # below this many elements per (outer, channel) row, tile by columns
@@ -270,9 +271,11 @@ def _check(x: Tensor, dim: int, **params: Optional[Tensor]) -> int:
 
 def snake(x: Tensor, alpha: Tensor, dim: int = 1, logscale: bool = False) -> Tensor:
     """Snake: x + sin²(αx)/(α + 1e-9), α per channel along `dim` (stored as log α if `logscale`)."""
+    check_floating(x, "snake")
     return _apply(x, alpha, None, _check(x, dim, alpha=alpha), logscale)
 
 
 def snake_beta(x: Tensor, alpha: Tensor, beta: Tensor, dim: int = 1, logscale: bool = False) -> Tensor:
     """SnakeBeta: x + sin²(αx)/(β + 1e-9), α and β per channel along `dim` (logs if `logscale`)."""
+    check_floating(x, "snake_beta")
     return _apply(x, alpha, beta, _check(x, dim, alpha=alpha, beta=beta), logscale)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..kernels import anti_alias_activation, reference
+from ..kernels.inputs import check_floating
 from .snake import Snake, SnakeBeta
 
 
@@ -83,6 +84,7 @@ class AntiAliasActivation1d(nn.Module):
         self.downsample = DownSample1d(down_ratio, down_kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_floating(x, "AntiAliasActivation1d")
         if x.ndim != 3 or x.shape[1] != self.act.channels:
             raise ValueError(f"AntiAliasActivation1d with {self.act.channels} channels expects "
                              f"x of shape (batch, {self.act.channels}, time), got {tuple(x.shape)}")
