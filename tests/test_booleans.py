@@ -9,6 +9,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from vocoder.booleans import parse_bool
+from vocoder.evaluate import EvaluateError
+from vocoder.evaluate import run as evaluate
 from vocoder.infer import run
 from vocoder.models import Generator, build_discriminators
 from vocoder.training.loop import TrainOptions
@@ -51,17 +53,18 @@ CONSUMERS = {  # group → how a value of key reaches the code that uses it, ret
     "model": lambda key, value: Generator.from_config({**TINY, key: value}).config[key],
     "discriminator": lambda key, value: sorted(build_discriminators({**DISCRIMINATOR, key: value}, 24000)),
     "infer": lambda key, value: run("no-checkpoint", "no-input", "no-output", **{key: value}),
+    "evaluate": lambda key, value: evaluate("no-output", reference="no-ref", generated="no-gen", **{key: value}),
 }
 
 
 def test_every_yes_no_key_of_the_configs_is_parsed_strictly():
     keys = _bool_keys()
     assert set(keys) <= set(CONSUMERS), f"a config group with booleans nobody checks: {set(keys) - set(CONSUMERS)}"
-    assert {"resume"} <= keys["train"] and keys["infer"] == {"overwrite"}
+    assert {"resume"} <= keys["train"] and keys["infer"] == keys["evaluate"] == {"overwrite"}
     assert {"snake_logscale", "use_tanh_at_final", "activation_checkpointing"} <= keys["model"]
     for group, names in keys.items():
         for key in names:
-            with pytest.raises(ValueError, match=rf"{key} must be true or false.*got 'maybe'"):
+            with pytest.raises((ValueError, EvaluateError), match=rf"{key} must be true or false.*got 'maybe'"):
                 CONSUMERS[group](key, "maybe")
     assert TrainOptions(resume="no").resume is False and TrainOptions(resume="on").resume is True
     assert Generator.from_config({**TINY, "use_tanh_at_final": "yes"}).use_tanh_at_final is True
