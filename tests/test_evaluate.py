@@ -237,7 +237,8 @@ def test_bad_arguments_are_refused_before_anything_is_done(corpus, tmp_path):
             ({"reference": ref, "generated": gen, "metrics": ["pesq", "stoi"]}, "unknown metric(s) 'stoi'"),
             ({"input": ref, "vocoder": "world"}, "vocoder must be one of model, griffin_lim"),
             ({"reference": ref, "generated": gen, "pitch_model": "large"}, "pitch_model must be one of tiny, full"),
-            ({"reference": ref, "generated": gen, "overwrite": "no"}, "overwrite must be true or false, got 'no'"),
+            ({"reference": ref, "generated": gen, "overwrite": "maybe"},
+             "overwrite must be true or false (or yes/no, on/off, 1/0), got 'maybe'"),
             ({"reference": ref, "generated": str(corpus / "ref" / "awb_048.flac")}, None)):
         if message is None:  # output is a file
             with pytest.raises(EvaluateError, match="is a file; output must be a folder"):

@@ -19,7 +19,8 @@ from vocoder import Vocoder
 from vocoder.audio import MelSpectrogram
 from vocoder.checkpoint import save_checkpoint, save_generator
 from vocoder.chunking import chunked_mel, overlap_frames, plan_windows, receptive_field
-from vocoder.infer import InferError, find_inputs, infer_files, plan_jobs, run
+from vocoder.infer import infer_files, run
+from vocoder.infer_paths import InferError, find_inputs, plan_jobs
 from vocoder.models import Generator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -255,11 +256,12 @@ def test_outputs_never_replace_inputs(checkpoint, tmp_path):
     assert (folder / "x.wav").read_bytes() == before and len(list(folder.iterdir())) == 1
     # the output folder inside the input folder is not searched; two inputs with one output name
     np.save(folder / "x.npy", mel(5).numpy())
-    files, root = find_inputs(folder, exclude=(folder / "out",))
+    inputs = find_inputs(folder, exclude=(folder / "out",))
     (folder / "out").mkdir()
     sf.write(folder / "out" / "old.wav", sine(0.2, SR), SR)
-    assert find_inputs(folder, exclude=(folder / "out",))[0] == files
-    jobs = plan_jobs(files, root, folder / "out")
+    again = find_inputs(folder, exclude=(folder / "out",))
+    assert again.files == inputs.files and (inputs.excluded, again.excluded) == (0, 1)
+    jobs = plan_jobs(inputs, folder / "out")
     assert [j.error is None for j in jobs] == [True, False] and "also the output of" in jobs[1].error
     summary = infer_files(vocoder(checkpoint), jobs, out=io.StringIO(), err=io.StringIO())
     assert summary.done == 1 and len(summary.failed) == 1

@@ -21,7 +21,8 @@ from model_configs import CONFIGS, compose_train
 from model_configs import plain_train as plain
 from omegaconf import OmegaConf
 
-import vocoder.train as vt
+import vocoder.train as vt  # registers the ${vocoder_data:...} resolver
+from vocoder.atomic import temp_path
 from vocoder.checkpoint import load_checkpoint
 from vocoder.models import build_discriminators
 from vocoder.models.discriminators import DEFAULTS
@@ -227,10 +228,17 @@ def test_resume_restores_everything(env, trained):
 
 def test_resumed_fit_continues_at_the_saved_step(env, trained, tmp_path, capsys):
     run_dir = copy_run(trained[0], tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a save the killed run (this dead process) left half-written:
+    unfinished = temp_path(run_dir / "checkpoints" / "step_00000004.pt")
+    unfinished = unfinished.with_name(unfinished.name.replace(f"-{os.getpid()}-", f"-{dead.pid}-"))
+    unfinished.write_bytes(b"x" * 2**20)
     resumed = trainer(env, run_dir, "train.max_steps=3")
     capsys.readouterr()
     resumed.fit()
     out = capsys.readouterr().out
+    assert "removed 1 unfinished checkpoint files (1.0 MiB) left by a run that was killed" in out
+    assert not unfinished.exists()
     assert f"resumed from {run_dir / 'checkpoints' / 'step_00000002.pt'} at step 2" in out
     assert "step 3/3 |" in out and "step 1/3" not in out and "step 2/3" not in out
     assert resumed.step == 3 and checkpoints(run_dir) == ["step_00000002.pt", "step_00000003.pt"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from .audio import MEL_SETTINGS, MelSpectrogram
+from .atomic import atomic_write
 from .layers.weight_norm import adapt_state_dict
 from .models.generator import Generator, check_mel_settings
 
@@ -32,31 +32,21 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: str | os.PathLike, **state: Any) -> None:
-    """Write `state` to `path` atomically: a temp file in the same folder, fsync, then rename.
+    """Write `state` to `path` atomically (`vocoder.atomic.atomic_write`: temp file, fsync, rename).
 
-    On any failure the temp file is removed and an existing file at `path` is left untouched.
+    On any failure the temp file is removed and an existing file at `path` is left untouched; the
+    file gets the mode of any other file the user writes (0o666 less the umask).
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable; not possible on every platform
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+def load_error(error: Exception) -> str:
+    """torch.load's reason in one line: its weights_only message reduced to the unpickler's own words
+    (the rest suggests weights_only=False, wrong advice for a corrupt file)."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0]
+    return " ".join(text.split()) or type(error).__name__
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -69,7 +59,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
         raise CheckpointError(f"{path} is not a loadable PyTorch checkpoint (corrupt, truncated, or "
-                              f"holding objects other than tensors and plain data): {e}") from e
+                              f"holding objects other than tensors and plain data): {load_error(e)}") from e
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} is not a checkpoint: it holds a {type(state).__name__}, not a dict")
     return state

@@ -23,13 +23,15 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from .audio import GriffinLimVocoder, MelSpectrogram
+from .booleans import parse_bool
 from .checkpoint import load_generator
 from .data.files import AUDIO_SUFFIXES
 from .evaluation import (DEFAULT_MEL, METRICS, FileScores, Pair, PairingError, audio_files, check_metrics, markdown_table,
                          metrics_csv, pair_files, score_files, summary_json)
 from .evaluation.periodicity import PITCH_MODELS
 from .evaluation.report import write_atomic
-from .infer import InferError, find_inputs, infer_files, plan_jobs
+from .infer import infer_files
+from .infer_paths import InferError, find_inputs, plan_jobs
 from .vocoder import Vocoder, resolve_device
 
 VOCODERS = ("model", "griffin_lim")
@@ -99,8 +101,7 @@ def _resynthesize(voc: Vocoder | GriffinLimVocoder, input: str, output: Path, ex
                   ) -> tuple[list[Pair], float]:
     """Vocode every audio file of `input` into output/generated/ (mirrored paths); its Pairs, and the time taken."""
     try:
-        files, root = find_inputs(input, exclude=(*exclude, output))
-        jobs = plan_jobs(files, root, output / GENERATED)
+        jobs = plan_jobs(find_inputs(input, exclude=(*exclude, output)), output / GENERATED, overwrite=True)
     except InferError as e:
         raise EvaluateError(f"input={input}: {e}") from e
     audio = [job for job in jobs if job.source.suffix.lower() in AUDIO_SUFFIXES]
@@ -132,8 +133,10 @@ def run(output: str, reference: str | None = None, generated: str | None = None,
         chosen = check_metrics(list(metrics))
     except ValueError as e:
         raise EvaluateError(f"metrics: {e}") from e
-    if not isinstance(overwrite, bool):
-        raise EvaluateError(f"overwrite must be true or false, got {overwrite!r}")
+    try:
+        overwrite = parse_bool(overwrite, "overwrite")
+    except ValueError as e:
+        raise EvaluateError(str(e)) from e
     if pitch_model not in PITCH_MODELS and {"periodicity", "vuv_f1"} & set(chosen):
         raise EvaluateError(f"pitch_model must be one of {', '.join(PITCH_MODELS)}, got {pitch_model!r}")
     out = Path(output).expanduser()

@@ -3,16 +3,22 @@
 Audio inputs (wav/flac/ogg/mp3) are resynthesised (resampled to the model's rate, mel, vocoded);
 mel inputs (`.npy`/`.pt`, a BigVGAN log-mel of shape [num_mels, frames]) are vocoded. `input` is a
 file, a folder searched recursively, or a `.txt` list of paths (one a line, relative to the list's
-folder); outputs mirror the input paths under the `output` folder as `.wav`. `checkpoint` is a path
-or a Hugging Face hub id (`nvidia/bigvgan_v2_24khz_100band_256x`, at `revision`; see `vocoder.hub`).
+folder); outputs mirror the input paths under the `output` folder as `.wav` (the layout, and what
+is refused to keep inputs safe: `vocoder.infer_paths`). `checkpoint` is a path or a Hugging Face
+hub id (`nvidia/bigvgan_v2_24khz_100band_256x`, at `revision`; see `vocoder.hub`).
 
-A bad file (unreadable, empty, NaN/Inf, wrong number of mel bands, ...) is reported by path and
-skipped; the others are still written, and the exit status is 1 when any failed. An output that
-exists is kept unless `overwrite=true`. Outputs are written atomically.
+Arguments, inputs and the output folder are checked before anything is vocoded. A bad file
+(unreadable, empty, NaN/Inf, wrong number of mel bands, a dangling link, ...) is reported by path
+and skipped; the others are still written, and the exit status is 1 when any failed. A full disk
+stops the run naming the file; what was written is kept. An output that exists is kept unless
+`overwrite=true`. Outputs are written atomically; the temp files of a killed run are removed by
+the next run.
 """
 
 from __future__ import annotations
 
+import difflib
+import errno
 import os
 import sys
 import time
@@ -25,86 +31,16 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from .atomic import remove_orphan_temp_files, temp_path
 from .audio import AudioError, load_audio, save_audio
-from .data.files import AUDIO_SUFFIXES, read_filelist
-from .vocoder import Vocoder, check_mel
+from .booleans import parse_bool
+from .checkpoint import load_error
+from .data.files import AUDIO_SUFFIXES
+from .infer_paths import MEL_SUFFIXES, InferError, Job, find_inputs, plan_jobs
+from .vocoder import PRECISIONS, Vocoder, check_mel, resolve_device
 
-MEL_SUFFIXES = (".npy", ".pt")
-INPUT_SUFFIXES = AUDIO_SUFFIXES + MEL_SUFFIXES
 CHANNELS = ("mix", "keep")
-
-
-class InferError(RuntimeError):
-    """A problem with the run as a whole (no inputs, outputs that would replace inputs): nothing is done."""
-
-
-@dataclass(frozen=True)
-class Job:
-    """One input file and the wav it becomes; `error` set when it cannot be done (reported, skipped)."""
-
-    source: Path
-    target: Path
-    error: str | None = None
-
-
-def find_inputs(input: str | os.PathLike, exclude: tuple[Path, ...] = ()) -> tuple[list[Path], Path]:
-    """(input files, the folder their output paths are mirrored from).
-
-    A folder is searched recursively for audio and mel files, leaving out `exclude` (files, or
-    folders such as the output folder); a `.txt` file lists paths; any other file is the one input.
-    """
-    path = Path(input).expanduser()
-    if not path.exists():
-        raise InferError(f"input {path} does not exist")
-    if path.is_dir():
-        here = path.resolve()  # an excluded folder holding the input folder would exclude everything
-        skip = [p.resolve() for p in exclude if p.resolve() != here and p.resolve() not in here.parents]
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in INPUT_SUFFIXES and p.is_file()
-                       and not any(p.resolve() == s or s in p.resolve().parents for s in skip))
-        if not files:
-            raise InferError(f"no audio ({', '.join(AUDIO_SUFFIXES)}) or mel ({', '.join(MEL_SUFFIXES)}) "
-                             f"files found under {path}")
-        return files, path
-    if path.suffix.lower() == ".txt":
-        try:
-            files = read_filelist(path)
-        except ValueError as e:
-            raise InferError(str(e)) from e
-        root = Path(os.path.commonpath([str(p.absolute().parent) for p in files]))
-        return files, root
-    return [path], path.parent
-
-
-def plan_jobs(files: list[Path], root: Path, output: str | os.PathLike) -> list[Job]:
-    """Output path of each input (its path under `root`, mirrored under `output`, as `.wav`).
-
-    Raises InferError when an output would be one of the inputs; a second input mapping to an
-    output already taken (a.wav and a.flac) becomes a Job with an error.
-    """
-    out = Path(output).expanduser()
-    if out.exists() and not out.is_dir():
-        raise InferError(f"output {out} is a file; output must be a folder")
-    sources = {p.resolve(): p for p in files}
-    jobs, taken, clashes = [], {}, []
-    for file in files:
-        try:
-            relative = file.absolute().relative_to(root.absolute())
-        except ValueError:
-            relative = Path(file.name)
-        target = out / relative.with_suffix(".wav")
-        resolved = target.resolve()
-        if resolved in sources:
-            clashes.append(f"{target} is the input file {sources[resolved]}")
-        if resolved in taken:
-            jobs.append(Job(file, target, f"its output {target} is also the output of {taken[resolved]}; "
-                                          "rename one of them"))
-            continue
-        taken[resolved] = file
-        jobs.append(Job(file, target))
-    if clashes:
-        shown = "; ".join(clashes[:5]) + (f"; ... ({len(clashes)} in all)" if len(clashes) > 5 else "")
-        raise InferError(f"refusing to run: outputs would replace inputs: {shown}. Choose another output folder")
-    return jobs
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # a write failing so stops the run: the next ones would fail too
 
 
 def load_mel_file(path: Path, num_mels: int) -> torch.Tensor:
@@ -120,7 +56,7 @@ def load_mel_file(path: Path, num_mels: int) -> torch.Tensor:
             if isinstance(mel, dict) and "mel" in mel:
                 mel = mel["mel"]
     except Exception as e:  # numpy and torch raise many kinds for a corrupt file
-        raise ValueError(f"{path}: cannot read the mel file ({e})") from e
+        raise ValueError(f"{path}: cannot read the mel file ({load_error(e)})") from e
     if not isinstance(mel, torch.Tensor):
         raise ValueError(f"{path}: holds a {type(mel).__name__}, not a mel tensor [num_mels, frames]")
     if mel.ndim == 3 and mel.shape[0] == 1:
@@ -143,6 +79,8 @@ class Summary:
     elapsed: float = 0.0
     resampled: int = 0
     mixed_down: int = 0
+    stopped: str | None = None  # why the run stopped before the last file (a full disk)
+    not_attempted: int = 0
 
     def line(self) -> str:
         speed = ""
@@ -150,9 +88,11 @@ class Summary:
             rtf = self.elapsed / self.audio_seconds  # processing time per second of audio
             pace = f"{1 / rtf:.3g}× faster than" if rtf < 1 else f"{rtf:.3g}× slower than"
             speed = f" (real-time factor {rtf:.3g}: {pace} real time)"
+        stopped = (f"; stopped: {self.stopped}, {self.not_attempted} files not attempted (the outputs written "
+                   "are kept; rerun to do the rest)") if self.stopped else ""
         return (f"done: {self.done} of {self.total} files, {self.audio_seconds:.1f} s of audio in "
                 f"{self.elapsed:.1f} s{speed}; {self.resampled} resampled, {self.mixed_down} mixed down to mono, "
-                f"{len(self.skipped)} skipped (output exists), {len(self.failed)} failed")
+                f"{len(self.skipped)} skipped (output exists), {len(self.failed)} failed{stopped}")
 
 
 @dataclass
@@ -200,6 +140,9 @@ class _Run:
             raise ValueError(f"unsupported file type {job.source.suffix!r} (audio: {', '.join(AUDIO_SUFFIXES)}; "
                              f"mel: {', '.join(MEL_SUFFIXES)})")
         wav, info = load_audio(job.source, voc.sampling_rate, mono=self.channels == "mix")
+        for warning in info.warnings:
+            print(f"{self._tag(index)} WARNING {job.source}: {_without_path(warning, job.source)}",
+                  file=self.err, flush=True)
         self.summary.resampled += info.resampled
         self.summary.mixed_down += info.mixed_down
         try:
@@ -207,6 +150,28 @@ class _Run:
         except ValueError as e:  # too short for one STFT frame
             raise AudioError(f"{job.source}: {e}") from e
         return _Loaded(job, index, list(mel) if mel.ndim == 3 else [mel], info.notes)
+
+    def write(self, item: _Loaded, audio: torch.Tensor) -> bool:
+        """Save one output; a failure is reported for its file, and a full disk stops the run."""
+        target = item.job.target
+        try:
+            save_audio(target, audio[0] if len(audio) == 1 else audio, self.vocoder.sampling_rate,
+                       overwrite=self.overwrite)
+        except Exception as e:  # one file's failure must not lose the others
+            if isinstance(e, OSError) and e.errno in DISK_FULL:
+                self.summary.stopped = f"disk full writing {target}"
+                self.fail(item.index, item.job.source, f"disk full writing {target} (nothing of it was kept)")
+            else:
+                self.fail(item.index, item.job.source, f"cannot write {target}: {_reason(e, target)}")
+            return False
+        seconds = audio.shape[-1] / self.vocoder.sampling_rate
+        self.summary.done += 1
+        self.summary.audio_seconds += seconds
+        if item.notes or (item.index + 1) % self.progress_every == 0 or item.index + 1 == len(self.jobs):
+            notes = "".join(f"; {_without_path(n, item.job.source)}" for n in item.notes)
+            print(f"{self._tag(item.index)} {item.job.source} -> {target} ({seconds:.2f} s{notes})",
+                  file=self.out, flush=True)
+        return True
 
     def flush(self, pending: list[_Loaded]) -> None:
         if not pending:
@@ -220,24 +185,18 @@ class _Run:
         for item in pending:
             audio = torch.stack(wavs[:len(item.mels)])
             wavs = wavs[len(item.mels):]
-            try:
-                save_audio(item.job.target, audio[0] if len(audio) == 1 else audio,
-                           self.vocoder.sampling_rate, overwrite=self.overwrite)
-            except (OSError, ValueError) as e:
-                self.fail(item.index, item.job.source, f"cannot write {item.job.target}: {_reason(e, item.job.target)}")
-                continue
-            seconds = audio.shape[-1] / self.vocoder.sampling_rate
-            self.summary.done += 1
-            self.summary.audio_seconds += seconds
-            if item.notes or (item.index + 1) % self.progress_every == 0 or item.index + 1 == len(self.jobs):
-                notes = "".join(f"; {_without_path(n, item.job.source)}" for n in item.notes)
-                print(f"{self._tag(item.index)} {item.job.source} -> {item.job.target} ({seconds:.2f} s{notes})",
-                      file=self.out, flush=True)
+            if self.summary.stopped:
+                self.summary.not_attempted += 1
+            else:
+                self.write(item, audio)
 
     def run(self) -> Summary:
         start = time.perf_counter()
         pending: list[_Loaded] = []
         for index, job in enumerate(self.jobs):
+            if self.summary.stopped:
+                self.summary.not_attempted += len(self.jobs) - index
+                break
             if job.error:
                 self.fail(index, job.source, job.error)
                 continue
@@ -262,27 +221,88 @@ class _Run:
 def infer_files(vocoder: Vocoder, jobs: list[Job], overwrite: bool = False, channels: str = "mix",
                 progress_every: int = 1, out: TextIO | None = None, err: TextIO | None = None) -> Summary:
     """Vocode every job's input into its target; returns the Summary (progress goes to `out`,
-    failures to `err`). Inputs are batched `vocoder.batch_size` mels at a time."""
+    failures and warnings to `err`). Inputs are batched `vocoder.batch_size` mels at a time. A full
+    disk stops the run (`Summary.stopped`); the outputs written before are kept."""
     if channels not in CHANNELS:
         raise ValueError(f"channels must be one of {CHANNELS}, got {channels!r}")
     return _Run(vocoder, jobs, overwrite, channels, progress_every,
                 sys.stdout if out is None else out, sys.stderr if err is None else err).run()
 
 
+def _integer(value: object, key: str, minimum: int) -> int:
+    """`value` as an int ≥ `minimum` (an int, or a string of digits), else an InferError naming `key`."""
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise InferError(f"{key} must be {kind}, got {value!r}")
+    return value
+
+
+def check_output_folder(output: Path) -> None:
+    """Prove that `output` can be written (it, or the nearest folder above it that exists, takes a
+    temp file, removed at once) without creating anything; an InferError naming the folder otherwise."""
+    existing = output
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is a file")
+        probe = temp_path(existing / "write-check")
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as e:
+        raise InferError(f"output folder {output} is not writable: {e.strerror or e}") from e
+
+
+def _path_argument(value: object, key: str) -> Path:
+    """A path argument (checkpoint, input, output): a non-empty string or number, else an InferError."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, os.PathLike)) or not str(value).strip():
+        raise InferError(f"{key} must be a path, got {value!r}")
+    return Path(value if isinstance(value, os.PathLike) else str(value)).expanduser()
+
+
+def _remove_orphans(jobs: list[Job]) -> None:
+    """Delete the temp files that a killed run left in the folders this run writes to, and say so."""
+    count = freed = 0
+    for folder in sorted({job.target.parent for job in jobs}):
+        removed, size = remove_orphan_temp_files(folder, ".wav")
+        count, freed = count + removed, freed + size
+    if count:
+        print(f"removed {count} unfinished output files ({freed / 2**20:.1f} MiB) left by a run that was "
+              "killed", flush=True)
+
+
 def run(checkpoint: str, input: str, output: str, device: str = "auto", precision: str = "fp32",
-        overwrite: bool = False, channels: str = "mix", chunk_frames: int = 1024,
+        overwrite: bool | str = False, channels: str = "mix", chunk_frames: int = 1024,
         overlap_frames: int | None = None, batch_size: int = 8, progress_every: int = 1,
         revision: str | None = None) -> Summary:
-    """The whole command from plain values: find inputs, load the model (a path, or a hub id at
-    `revision`: `vocoder.hub`), infer, print the summary."""
+    """The whole command from plain values: check the arguments, find the inputs, plan and check the
+    outputs (refusals, a writable output folder), load the model (a path, or a hub id at `revision`:
+    `vocoder.hub`), infer, print the summary.
+    Everything that can be checked before vocoding is, so a mistake costs no work."""
+    overwrite = parse_bool(overwrite, "overwrite")
     if channels not in CHANNELS:
         raise InferError(f"channels must be one of {CHANNELS}, got {channels!r}")
-    ckpt = Path(checkpoint).expanduser()
-    files, root = find_inputs(input, exclude=(ckpt, Path(output).expanduser()))
-    jobs = plan_jobs(files, root, output)
-    vocoder = Vocoder.from_checkpoint(checkpoint, device=device, precision=precision, revision=revision,
-                                      chunk_frames=chunk_frames, overlap_frames=overlap_frames, batch_size=batch_size)
+    if precision not in PRECISIONS:
+        raise InferError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
+    resolve_device(device)
+    chunk_frames, batch_size = _integer(chunk_frames, "chunk_frames", 1), _integer(batch_size, "batch_size", 1)
+    progress_every = _integer(progress_every, "progress_every", 1)
+    if overlap_frames is not None:
+        overlap_frames = _integer(overlap_frames, "overlap_frames", 0)
+    ckpt, out = _path_argument(checkpoint, "checkpoint"), _path_argument(output, "output")
+    inputs = find_inputs(_path_argument(input, "input"), exclude=(ckpt, out))
+    jobs = plan_jobs(inputs, out, overwrite)
+    if inputs.excluded:
+        print(f"note: {inputs.excluded} audio/mel files under the output folder {out} are not inputs "
+              f"(it is inside the input folder {inputs.root})", flush=True)
+    if any(not job.error and (overwrite or not job.target.exists()) for job in jobs):
+        check_output_folder(out)
+    vocoder = Vocoder.from_checkpoint(ckpt, device=device, precision=precision, revision=revision, chunk_frames=chunk_frames,
+                                      overlap_frames=overlap_frames, batch_size=batch_size)
     print(f"{len(jobs)} input files; {vocoder}", flush=True)
+    _remove_orphans(jobs)
     summary = infer_files(vocoder, jobs, overwrite, channels, progress_every)
     print(summary.line(), flush=True)
     for path, reason in summary.failed[:50]:  # again at the end, where they cannot scroll away
@@ -292,10 +312,30 @@ def run(checkpoint: str, input: str, output: str, device: str = "auto", precisio
     return summary
 
 
-@hydra.main(config_path="configs", config_name="infer", version_base="1.3")
+CONFIG = Path(__file__).resolve().parent / "configs" / "infer.yaml"  # the one hydra.main reads (by absolute path,
+# so that main() also runs in-process, where Hydra would look for a `vocoder.configs` module)
+
+
+def check_arguments(argv: list[str]) -> str | None:
+    """The first `key=value` argument whose key infer.yaml does not have, as a one-line error
+    (Hydra's own message is four lines and exits 1, which here means 'a file failed'), or None."""
+    known = [k for k in OmegaConf.load(CONFIG) if k not in ("defaults", "hydra")]
+    for arg in argv:
+        key = arg.split("=", 1)[0].lstrip("+~")
+        if arg.startswith("-") or "=" not in arg or key.split(".")[0].split("/")[0] == "hydra":
+            continue
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            return f"unknown argument {key!r}; {hint}arguments: {', '.join(known)}"
+    return None
+
+
+@hydra.main(config_path=str(CONFIG.parent), config_name=CONFIG.stem, version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry: `key=value` overrides against vocoder/configs/infer.yaml; exit status 1 when a file
-    failed, 2 when the run could not start (bad checkpoint, no inputs, outputs replacing inputs)."""
+    failed (or a full disk stopped the run), 2 when the run could not start (a bad argument or
+    checkpoint, no inputs, outputs that would replace inputs, an output folder not writable)."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         print(f"vocoder.infer: error: set {' '.join(f'{k}=...' for k in missing)} "
@@ -305,12 +345,21 @@ def main(cfg: DictConfig) -> None:
     options = OmegaConf.to_container(cfg, resolve=True)
     try:
         summary = run(**options)
-    except (InferError, FileNotFoundError, ValueError, RuntimeError) as e:
+    except (InferError, OSError, ValueError, RuntimeError) as e:
         print(f"vocoder.infer: error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
-    if summary.failed:
+    if summary.failed or summary.stopped:
         sys.exit(1)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """`python -m vocoder.infer key=value ...`: an unknown key is refused in one line, then `main`."""
+    problem = check_arguments(sys.argv[1:])
+    if problem is not None:
+        print(f"vocoder.infer: error: {problem}", file=sys.stderr, flush=True)
+        sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .audio import MelSpectrogram, resample
+from .audio import MelSpectrogram, pcm_to_float, resample
 from .chunking import Window, chunked_mel, plan_windows, receptive_field
 from .chunking import overlap_frames as default_overlap_frames
 from .checkpoint import load_model
@@ -145,10 +145,15 @@ class Vocoder:
 
     @torch.inference_mode()
     def mel_spectrogram(self, wav: Tensor, sampling_rate: int | None = None) -> Tensor:
-        """Log-mel of (T,) or (C, T) audio, resampled first when sampling_rate differs from the model's."""
+        """Log-mel of (T,) or (C, T) audio, resampled first when sampling_rate differs from the model's.
+
+        Float audio is taken as samples in [-1, 1]; integer PCM (int16, int32, int8, uint8) is scaled
+        to [-1, 1] first, as soundfile reads it (int16: /32768); other types raise a TypeError.
+        """
+        wav = pcm_to_float(wav, "audio")
         if wav.ndim not in (1, 2) or wav.shape[-1] == 0:
             raise ValueError(f"expected audio of shape (samples,) or (channels, samples), found {tuple(wav.shape)}")
-        wav = wav.to(self.device, torch.float32)
+        wav = wav.to(self.device)
         if sampling_rate is not None and int(sampling_rate) != self.sampling_rate:
             wav = resample(wav, int(sampling_rate), self.sampling_rate)
         return chunked_mel(self.mel, wav)
@@ -156,7 +161,9 @@ class Vocoder:
     def resynthesize(self, wav: Tensor, sr: int) -> Tensor:
         """Audio at `sr` → resampled to `sampling_rate` → mel → vocoded: (T,) → (T',), (C, T) → (C, T').
 
-        T' = frames·hop with frames = T_resampled // hop (the mel's frame count).
+        `wav`: float samples in [-1, 1], or integer PCM (int16, int32, int8, uint8), which is scaled
+        to [-1, 1] first (int16 / 32768, as soundfile reads it); int64, bool and complex tensors are
+        refused with a TypeError. T' = frames·hop with frames = T_resampled // hop (the mel's frames).
         """
         mel = self.mel_spectrogram(wav, sr)
         if mel.ndim == 2:

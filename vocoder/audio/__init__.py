@@ -2,7 +2,7 @@
 
 from .cqt import ConstantQTransform
 from .griffin_lim import GRIFFIN_LIM_ITERATIONS, GriffinLimVocoder, griffin_lim
-from .io import AudioError, AudioInfo, load_audio, resample, save_audio
+from .io import AudioError, AudioInfo, load_audio, pcm_to_float, resample, save_audio
 from .mel import SETTINGS as MEL_SETTINGS
 from .mel import MelSpectrogram, mel_filterbank, mel_spectrogram, num_frames, stft_magnitude
 
@@ -19,6 +19,7 @@ __all__ = [
     "mel_filterbank",
     "mel_spectrogram",
     "num_frames",
+    "pcm_to_float",
     "resample",
     "save_audio",
     "stft_magnitude",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
+
+from ..atomic import atomic_write
 
 PCM16_SCALE = 32767.0  # BigVGAN's MAX_WAV_VALUE: full scale maps to ±32767, never to -32768
 _WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
@@ -32,6 +35,7 @@ class AudioInfo:
     num_samples: int  # returned, per channel
     resampled: bool
     mixed_down: bool
+    warnings: tuple[str, ...] = ()  # problems the file has that did not stop it being read (truncation)
 
     @property
     def notes(self) -> list[str]:
@@ -54,13 +58,30 @@ def resample(wav: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
     return AF.resample(wav, int(orig_sr), int(new_sr))
 
 
+def _truncation(name: str, log: str, frames: int, sampling_rate: int) -> str | None:
+    """A warning when libsndfile's log says a WAV's data chunk is longer than the file (cut short)."""
+    data = re.search(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", log, re.MULTILINE)
+    if data is None or int(data[1]) <= int(data[2]):
+        return None
+    align = re.search(r"Block Align\s*:\s*(\d+)", log)
+    if align is None or int(align[1]) < 1:
+        return (f"{name}: truncated file? its header declares {data[1]} bytes of audio data, "
+                f"the file holds {data[2]}; using the {frames} frames present")
+    declared = int(data[1]) // int(align[1])
+    return (f"{name}: truncated file? its header declares {declared} frames "
+            f"({declared / sampling_rate:.2f} s), the file holds {frames} ({frames / sampling_rate:.2f} s); "
+            "using what is there")
+
+
 def load_audio(
     path: str | os.PathLike, sampling_rate: int, mono: bool = True
 ) -> tuple[torch.Tensor, AudioInfo]:
     """Read wav/flac/ogg as float32 in [-1, 1] at sampling_rate: (T,) when mono, else (C, T).
 
     Raises FileNotFoundError for a missing file and AudioError for one that is unreadable, empty
-    or holds NaN/Inf samples; every message names the file.
+    or holds NaN/Inf samples; every message names the file. A WAV whose header declares more data
+    than the file holds (cut short by a crash or a full disk) is read as far as it goes, with a
+    line in `AudioInfo.warnings`.
     """
     if int(sampling_rate) != sampling_rate or sampling_rate <= 0:
         raise ValueError(f"sampling_rate must be a positive integer, got {sampling_rate!r}")
@@ -71,10 +92,12 @@ def load_audio(
     if p.is_dir():
         raise AudioError(f"{name}: is a directory, not an audio file")
     try:
-        data, file_sr = sf.read(name, dtype="float32", always_2d=True)
+        with sf.SoundFile(name) as f:
+            data, file_sr, log = f.read(dtype="float32", always_2d=True), f.samplerate, f.extra_info
     except Exception as err:  # libsndfile's errors vary by format; keep its reason
         raise AudioError(f"{name}: cannot read audio ({err})") from err
     frames, channels = data.shape
+    truncated = _truncation(name, log, frames, file_sr)
     if frames == 0:
         raise AudioError(f"{name}: contains no audio samples (zero length)")
     bad = int(np.count_nonzero(~np.isfinite(data)))
@@ -96,8 +119,30 @@ def load_audio(
         num_samples=wav.shape[-1],
         resampled=file_sr != sampling_rate,
         mixed_down=mixed_down,
+        warnings=(truncated,) if truncated else (),
     )
     return wav, info
+
+
+# integer PCM → float in [-1, 1), as soundfile reads it: divide by 2^(bits-1); uint8 is offset by 128
+PCM_TYPES = {torch.int16: (0, 32768.0), torch.int32: (0, 2147483648.0), torch.int8: (0, 128.0),
+             torch.uint8: (128, 128.0)}
+
+
+def pcm_to_float(wav: torch.Tensor, what: str = "audio") -> torch.Tensor:
+    """Float audio as it is (as float32); integer PCM (int16, int32, int8, uint8) scaled to [-1, 1]
+    the way soundfile reads it. Other types (int64, bool, complex) and non-tensors: a TypeError."""
+    if not isinstance(wav, torch.Tensor):
+        kind = f"{type(wav).__module__}.{type(wav).__qualname__}".removeprefix("builtins.")
+        hint = " (torch.from_numpy converts it)" if type(wav).__module__ == "numpy" else ""
+        raise TypeError(f"{what}: expected a torch.Tensor, got a {kind}{hint}")
+    if wav.is_floating_point():
+        return wav.float()
+    if wav.dtype not in PCM_TYPES:
+        raise TypeError(f"{what}: expected float samples in [-1, 1] or integer PCM (int16, int32, int8, "
+                        f"uint8), got {wav.dtype}")
+    offset, scale = PCM_TYPES[wav.dtype]
+    return (wav.float() - offset) / scale
 
 
 def _to_numpy(wav: torch.Tensor | np.ndarray, name: str) -> np.ndarray:
@@ -127,8 +172,9 @@ def save_audio(
 ) -> Path:
     """Write (T,) or (C, T) audio clipped to [-1, 1] as 16-bit PCM (or FLOAT) wav, atomically.
 
-    The file appears complete or not at all (temp file + os.replace); an existing file is kept
-    unless overwrite=True.
+    The file appears complete or not at all (`vocoder.atomic.atomic_write`: temp file, fsync,
+    rename; mode 0o666 less the umask); an existing file is kept unless overwrite=True. Errors
+    name the file; a full disk is an OSError with errno ENOSPC, and nothing is left behind.
     """
     name = os.fspath(path)
     p = Path(name)
@@ -144,17 +190,13 @@ def save_audio(
     arr = np.clip(_to_numpy(wav, name), -1.0, 1.0)
     if subtype == "PCM_16":
         arr = np.round(arr * PCM16_SCALE).astype(np.int16)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    # encoded in memory first: an error writing the file (ENOSPC) then reaches us with its errno,
+    # instead of being swallowed inside libsndfile's write callback (a bare AssertionError)
+    encoded = io.BytesIO()
+    sf.write(encoded, arr, int(sampling_rate), format=fmt, subtype=subtype)
     try:
-        with os.fdopen(fd, "wb") as f:
-            sf.write(f, arr, int(sampling_rate), format=fmt, subtype=subtype)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; give a written file's usual permissions
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        p.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(p, lambda f: f.write(encoded.getbuffer()))
+    except OSError as err:
+        raise OSError(err.errno, f"{name}: {err.strerror or err}") from err
     return p

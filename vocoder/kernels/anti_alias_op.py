@@ -46,6 +46,7 @@ import triton.language as tl
 from torch import Tensor
 
 from . import filters, reference
+from .inputs import check_floating
 from .backend import eager_dispatch, runs_fused
 from .polyphase import gathered_sum, span, stencil, store_windows, windows
 from .snake_params import channel_params, parameter_grads
@@ -359,6 +360,7 @@ def anti_alias_activation(x: Tensor, up_filter: Tensor, down_filter: Tensor, alp
     Filters are shape (K,) or (1, 1, K) (the modules' buffers); they get no gradient. Output in
     x's dtype, arithmetic in fp32; parameter gradients in the parameters' dtype. `tiles`: the
     kernels' launch geometry (default: the shipped `AntiAliasTiles()`; for tile sweeps and tests)."""
+    check_floating(x, "anti_alias_activation")
     _check(x, up_filter, down_filter, alpha, beta, up_ratio, down_ratio)
     ints = _DEFAULT_TILES if tiles is None else as_ints(tiles)
     return _apply(x, up_filter, down_filter, alpha, beta, logscale, up_ratio, down_ratio, ints)

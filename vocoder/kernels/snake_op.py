@@ -18,6 +18,7 @@ from torch import Tensor
 
 from . import reference
 from .backend import eager_dispatch, runs_fused
+from .inputs import check_floating
 from .layout import channel_layout, dense_like, restore, write_target
 from .snake_params import channel_params, parameter_grads
 from .tiles import SnakeTiles, as_ints
@@ -269,6 +270,7 @@ def snake(x: Tensor, alpha: Tensor, dim: int = 1, logscale: bool = False,
           tiles: Optional[SnakeTiles] = None) -> Tensor:
     """Snake: x + sin²(αx)/(α + 1e-9), α per channel along `dim` (stored as log α if `logscale`).
     `tiles`: the kernels' launch geometry (default: the shipped `SnakeTiles()`; for tile sweeps)."""
+    check_floating(x, "snake")
     return _apply(x, alpha, None, _check(x, dim, alpha=alpha), logscale, _tile_ints(tiles))
 
 
@@ -276,4 +278,5 @@ def snake_beta(x: Tensor, alpha: Tensor, beta: Tensor, dim: int = 1, logscale: b
                tiles: Optional[SnakeTiles] = None) -> Tensor:
     """SnakeBeta: x + sin²(αx)/(β + 1e-9), α and β per channel along `dim` (logs if `logscale`).
     `tiles`: as for `snake`."""
+    check_floating(x, "snake_beta")
     return _apply(x, alpha, beta, _check(x, dim, alpha=alpha, beta=beta), logscale, _tile_ints(tiles))

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..kernels import anti_alias_activation, filters, reference
 from .snake import Snake, SnakeBeta, check_impl
+from ..kernels.inputs import check_floating
 
 
 class UpSample1d(nn.Module):
@@ -86,6 +87,7 @@ class AntiAliasActivation1d(nn.Module):
         self.downsample = DownSample1d(down_ratio, down_kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_floating(x, "AntiAliasActivation1d")
         if x.ndim != 3 or x.shape[1] != self.act.channels:
             raise ValueError(f"AntiAliasActivation1d with {self.act.channels} channels expects "
                              f"x of shape (batch, {self.act.channels}, time), got {tuple(x.shape)}")

@@ -18,6 +18,7 @@ from torch.nn.utils import spectral_norm
 from torchaudio.transforms import Resample
 
 from ..audio.cqt import ConstantQTransform
+from ..booleans import parse_bool
 from ..layers.weight_norm import weight_norm
 
 LRELU_SLOPE = 0.1
@@ -329,8 +330,10 @@ class MultiScaleSubbandCQTDiscriminator(nn.Module):
 
 
 def with_defaults(config: Mapping) -> dict[str, Any]:
-    """`config` (BigVGAN keys; others are kept, unused) over DEFAULTS."""
-    return {**DEFAULTS, **config}
+    """`config` (BigVGAN keys; others are kept, unused) over DEFAULTS; the boolean keys parsed strictly."""
+    merged = {**DEFAULTS, **config}
+    return {k: parse_bool(v, k) if isinstance(DEFAULTS.get(k), bool) and v is not None else v
+            for k, v in merged.items()}
 
 
 def build_discriminators(config: Mapping, sampling_rate: int) -> dict[str, nn.Module]:

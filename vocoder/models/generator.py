@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ..booleans import parse_bool
 from ..layers.amp import INITS, AMPBlock1, AMPBlock2, amp_activation, init_conv_
 from ..layers.weight_norm import remove_weight_norm, weight_norm
 
@@ -116,6 +117,7 @@ class Generator(nn.Module):
         if missing:
             raise ValueError(f"the generator config lacks {', '.join(missing)}")
         full = {n: config[n] if n in config else parameters[n].default for n in names}
+        full = {n: parse_bool(v, n) if parameters[n].annotation in (bool, "bool") else v for n, v in full.items()}
         return _plain({**full, "resblock": str(full["resblock"])})
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,13 +13,14 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from ..audio import MelSpectrogram
+from ..booleans import parse_bool
 from ..checkpoint import load_checkpoint, model_record, read_model_config
 from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
 from ..models.generator import Generator
 from ..runtime import check_precision
 from .distributed import Distributed, all_finite
 from .logger import RunLogger
-from .run_dir import latest_checkpoint, save_step, set_aside
+from .run_dir import latest_checkpoint, remove_unfinished, save_step, set_aside
 from .step import GanStep
 
 
@@ -46,6 +48,9 @@ class TrainOptions:
     seed: int = 1234
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # train.resume=no must mean no
+            if f.type in (bool, "bool"):
+                setattr(self, f.name, parse_bool(getattr(self, f.name), f"train.{f.name}"))
         check_precision(self.precision, "train.precision", training=True)
         for name in ("max_steps", "batch_size", "log_interval", "checkpoint_interval", "validation_interval"):
             if getattr(self, name) < 1:
@@ -131,6 +136,9 @@ class Trainer:
 
     def fit(self) -> dict[str, float]:
         """Train to `max_steps`; validate at step 0 (fresh runs), every interval and at the end."""
+        if self.env.is_main and (unfinished := remove_unfinished(self.run_dir))[0]:
+            print(f"removed {unfinished[0]} unfinished checkpoint files ({unfinished[1] / 2**20:.1f} MiB) "
+                  "left by a run that was killed", flush=True)
         if not self.opt.resume and self.env.is_main and (old := set_aside(self.run_dir)):
             print(f"train.resume=false: moved the run's earlier checkpoints to {old}", flush=True)
         resumed = self.resume()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..atomic import remove_orphan_temp_files
 from ..checkpoint import save_checkpoint
 
 PATTERN = re.compile(r"step_(\d{8,})\.pt$")
@@ -36,6 +37,12 @@ def save_step(run_dir: str | Path, step: int, state: dict, keep: int) -> Path:
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path
+
+
+def remove_unfinished(run_dir: str | Path) -> tuple[int, int]:
+    """Delete the temp files of checkpoint saves that a killed run left in checkpoints/ (they can
+    exceed 1 GB each); (files removed, bytes freed)."""
+    return remove_orphan_temp_files(checkpoint_dir(run_dir), ".pt")
 
 
 def set_aside(run_dir: str | Path) -> Path | None:
