@@ -12,14 +12,16 @@ from pathlib import Path
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
 from .audio import MelSpectrogram
 from .data import build_dataset, collate, find_audio, libritts_files, read_filelist
+from .data.sampler import EpochBatchSampler
 from .models import Generator, build_discriminators
 from .models.losses import MultiScaleMelSpectrogramLoss
 from .training.distributed import Distributed, cleanup, setup
 from .training.loop import Trainer, TrainOptions
+from .training.rng import seed_all
 
 DATA_DIR = Path(__file__).parent / "data"
 OmegaConf.register_new_resolver("vocoder_data", lambda name: str(DATA_DIR / name), replace=True)
@@ -47,19 +49,21 @@ def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]
     rate, hop = int(model["sampling_rate"]), int(model["hop_size"])
     train_set = build_dataset(train_files, rate, int(data["segment_size"]), hop, train=True,
                               seed=int(train["seed"]), name="training set")
-    # a shuffle fixed by (seed, epoch), also with one process, so a resumed run sees the same order
-    sampler = DistributedSampler(train_set, env.world_size, env.rank, shuffle=True, seed=int(train["seed"]),
-                                 drop_last=True)
-    train_loader = DataLoader(train_set, batch_size=int(train["batch_size"]), sampler=sampler,
-                              num_workers=int(train["num_workers"]), collate_fn=collate, drop_last=True,
-                              pin_memory=env.device.type == "cuda")
-    if len(train_loader) == 0:
+    # batches fixed by (seed, epoch), startable at any batch: a resumed run takes the ones it missed;
+    # the loader's own generator keeps worker seeding off the global torch RNG
+    sampler = EpochBatchSampler(len(train_set), int(train["batch_size"]), seed=int(train["seed"]),
+                                rank=env.rank, world_size=env.world_size)
+    train_loader = DataLoader(train_set, batch_sampler=sampler, num_workers=int(train["num_workers"]),
+                              collate_fn=collate, pin_memory=env.device.type == "cuda",
+                              generator=torch.Generator())
+    if sampler.batches_per_epoch == 0:
         raise ValueError(f"the training set has {len(train_set)} usable files, fewer than one batch "
-                         f"(train.batch_size={train['batch_size']})")
+                         f"(train.batch_size={train['batch_size']}"
+                         f"{f' on each of {env.world_size} processes' if env.enabled else ''})")
     val_loader = None
     if val_files:
         val_set = build_dataset(val_files, rate, None, hop, train=False, name="validation set")
-        val_loader = DataLoader(val_set, batch_size=1, collate_fn=collate)
+        val_loader = DataLoader(val_set, batch_size=1, collate_fn=collate, generator=torch.Generator())
     return train_loader, val_loader
 
 
@@ -68,7 +72,7 @@ def build_trainer(cfg: dict, env: Distributed) -> Trainer:
     model = cfg["model"]
     options = TrainOptions(**cfg["train"])
     train_loader, val_loader = loaders(cfg, env)  # data problems first, before building large models
-    torch.manual_seed(options.seed + env.rank)
+    seed_all(options.seed + env.rank)
     generator = Generator.from_config(model)
     mel = MelSpectrogram.from_config(model)
     mel_loss = MultiScaleMelSpectrogramLoss(sampling_rate=model["sampling_rate"])

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from ..checkpoint import load_checkpoint
 from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
-from .distributed import Distributed, all_finite
+from .bad_files import BadFiles
+from .batches import BatchStream
+from .distributed import Distributed, all_finite, gather_new
 from .logger import RunLogger
-from .run_dir import latest_checkpoint, save_step, set_aside
+from .resume import ResumeError, config_differences, newest_loadable, set_aside_corrupt
+from .rng import rng_state, set_rng_state
+from .run_dir import latest_checkpoint, remove_orphans, save_step, set_aside
 from .step import PRECISIONS, GanStep
+
+log = logging.getLogger(__name__)
 
 
 # model settings that change how a step runs, not what is trained: a run may resume across them
@@ -44,6 +49,7 @@ class TrainOptions:
     num_workers: int = 2
     device: str = "auto"
     seed: int = 1234
+    max_bad_file_fraction: float = 0.01
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -68,49 +74,76 @@ class Trainer:
                            precision=options.precision, distributed=env.enabled)
         self.generator, self.discriminators, self.mel = self.gan.generator, self.gan.discriminators, self.gan.mel
         self.train_loader, self.val_loader = train_loader, val_loader
+        self.train_batches = BatchStream(train_loader, options.seed, env.rank)
+        self.bad_files = BadFiles(len(train_loader.dataset), options.max_bad_file_fraction)
         self.step = 0
         self.log = RunLogger(self.run_dir, options.max_steps, enabled=env.is_main)
 
     # ------------------------------------------------------------------ checkpoints
 
     def state(self) -> dict:
+        """What a checkpoint holds: models, optimisers, schedulers, step, config, and for an exact
+        resume the data position, the bad files found and every process's RNG streams."""
+        rngs = [rng_state(self.env.device)]
+        if self.env.enabled:
+            rngs = [None] * self.env.world_size
+            dist.all_gather_object(rngs, rng_state(self.env.device))
         return {"generator": self.generator.state_dict(), "discriminators": self.discriminators.state_dict(),
-                **self.gan.state_dict(), "step": self.step, "config": self.config}
+                **self.gan.state_dict(), "step": self.step, "config": self.config,
+                "data": {**self.train_batches.state_dict(), "bad_files": self.bad_files.state_dict()},
+                "rng": rngs}
 
     def resume(self) -> Path | None:
-        """Load the run's newest checkpoint; refuse one made with a different model config."""
-        path = latest_checkpoint(self.run_dir) if self.opt.resume else None
-        if path is None:
+        """Load the run's newest loadable checkpoint (setting aside newer corrupt ones); refuse one
+        made with a different model or discriminator config."""
+        found = newest_loadable(self.run_dir, self.env.device) if self.opt.resume else None
+        if found is None:
             return None
-        ckpt = load_checkpoint(path, map_location=self.env.device)
-        saved_model = ckpt.get("config", {}).get("model") or {}
-        model = self.config.get("model") or {}
-        keys = sorted(k for k in set(saved_model) | set(model)
-                      if k not in RESUMABLE_CHANGES and saved_model.get(k) != model.get(k))
-        if keys:
-            raise RuntimeError(f"{path} was trained with a different model config (differs in: "
-                               f"{', '.join(keys)}); use another run_dir or train.resume=false")
+        path, ckpt, corrupt = found
+        saved = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
+        for section, ignore in (("model", RESUMABLE_CHANGES), ("discriminator", set())):
+            keys = config_differences(saved.get(section), self.config.get(section), ignore)
+            if keys:
+                raise ResumeError(f"{path} was trained with a different {section} config (differs in: "
+                                  f"{', '.join(keys)}); use another run_dir or train.resume=false")
+        if int(ckpt["step"]) > self.opt.max_steps:
+            raise ResumeError(f"train.max_steps={self.opt.max_steps} is below the step of the newest checkpoint "
+                              f"({path} is at step {ckpt['step']}); raise train.max_steps to train on, or use "
+                              f"train.resume=false to start over")
         self.generator.load_state_dict(ckpt["generator"])
         self.discriminators.load_state_dict(ckpt["discriminators"])
         self.gan.load_state_dict(ckpt)
         self.step = int(ckpt["step"])
+        data = ckpt.get("data")
+        self.train_batches.load_state_dict(data, self.step)
+        self.bad_files.load_state_dict((data or {}).get("bad_files", []))
+        self.train_loader.dataset.known_bad = set(self.bad_files.found)
+        rngs = ckpt.get("rng")
+        if rngs and len(rngs) == self.env.world_size:
+            set_rng_state(rngs[self.env.rank], self.env.device)
+        elif self.env.is_main:
+            log.warning("%s holds no random-number state for %d processes: the run continues with fresh "
+                        "streams and will not match one that never stopped", path, self.env.world_size)
+        if self.env.enabled:
+            dist.barrier()  # every process has read the checkpoints before any is renamed
+        if self.env.is_main:
+            set_aside_corrupt(corrupt, path)
         return path
 
     def save(self) -> None:
+        state = self.state()  # on every process: it gathers their RNG states
         if self.env.is_main:
-            path = save_step(self.run_dir, self.step, self.state(), self.opt.keep_checkpoints)
+            path = save_step(self.run_dir, self.step, state, self.opt.keep_checkpoints)
             print(f"step {self.step}: checkpoint {path}", flush=True)
 
     # ------------------------------------------------------------------ the loop
 
-    def batches(self) -> Iterator[dict]:
-        """Endless batches; the epoch (and so the shuffle) follows from the step on resume."""
-        per_epoch = max(1, len(self.train_loader))
-        for epoch in itertools.count(self.step // per_epoch):
-            for holder in (self.train_loader.sampler, self.train_loader.dataset):
-                if hasattr(holder, "set_epoch"):
-                    holder.set_epoch(epoch)
-            yield from self.train_loader
+    def note_bad_files(self, batch: dict) -> None:
+        """Warn about files that failed to load (every process's, once each), pass over them from
+        now on; stop the run when too many are bad."""
+        skipped = gather_new(batch.get("skipped", []), self.env)
+        new = self.bad_files.add(skipped, self.step + 1, warn=self.env.is_main)
+        self.train_loader.dataset.known_bad.update(new)
 
     def train_step(self, wav: Tensor) -> dict[str, float]:
         """One discriminator update and one generator update on a batch (B, 1, T)."""
@@ -125,6 +158,9 @@ class Trainer:
 
     def fit(self) -> dict[str, float]:
         """Train to `max_steps`; validate at step 0 (fresh runs), every interval and at the end."""
+        if self.env.is_main:
+            for orphan in remove_orphans(self.run_dir):
+                print(f"removed {orphan}, left by a checkpoint write that did not finish", flush=True)
         if not self.opt.resume and self.env.is_main and (old := set_aside(self.run_dir)):
             print(f"train.resume=false: moved the run's earlier checkpoints to {old}", flush=True)
         resumed = self.resume()
@@ -134,9 +170,10 @@ class Trainer:
         last_val = {}
         if resumed is None:
             last_val = self.validate()
-        for batch in self.batches():
-            if self.step >= self.opt.max_steps:
-                break
+        batches = iter(self.train_batches)
+        while self.step < self.opt.max_steps:
+            batch = next(batches)
+            self.note_bad_files(batch)
             wav = batch["audio"].to(self.env.device, non_blocking=True)
             if not all_finite(wav, self.env):
                 rows = torch.isfinite(wav).flatten(1).all(1).tolist()
@@ -158,19 +195,28 @@ class Trainer:
         self.log.close()
         return last_val
 
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Mel L1, M-STFT and PESQ-wb (vocoder.evaluation, as NVIDIA's train.py validates) on whole
         validation utterances (rank 0); a file a metric is undefined for (too short, no speech) is
-        left out of that metric's mean."""
+        left out of that metric's mean. The training's RNG streams are left as they were."""
         if self.val_loader is None or not self.env.is_main or self.opt.validation_files < 1:
             return {}
+        streams = rng_state(self.env.device)  # validation must not shift the training's random numbers
+        try:
+            with torch.no_grad():
+                return self._validate()
+        finally:
+            set_rng_state(streams, self.env.device)
+
+    def _validate(self) -> dict[str, float]:
         self.generator.eval()
         rate = int(self.config["model"]["sampling_rate"])
         values: dict[str, list[float]] = {"mel_l1": [], "m_stft": [], "pesq": []}
         for i, batch in enumerate(self.val_loader):
             if i >= self.opt.validation_files:
                 break
+            for path, reason in batch["skipped"]:
+                log.warning("validation: skipping %s: %s", path, reason)
             wav = batch["audio"].to(self.env.device).reshape(1, -1)
             mel = self.mel(wav)
             with self.gan.autocast():
