@@ -6,24 +6,37 @@ Reads the config, builds datasets, models and losses from plain values, and hand
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import sys
 from pathlib import Path
 
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from torch.utils.data import DataLoader
 
 from .audio import MelSpectrogram
+from .checkpoint import CheckpointError
+from .cli import check_overrides, error_line, fail, hydra_error_line
 from .data import build_dataset, collate, find_audio, libritts_files, read_filelist
 from .data.sampler import EpochBatchSampler
 from .models import Generator, build_discriminators
 from .models.losses import MultiScaleMelSpectrogramLoss
+from .training.bad_files import TooManyBadFiles
 from .training.distributed import Distributed, cleanup, setup
 from .training.loop import Trainer, TrainOptions
+from .training.resume import ResumeError
 from .training.rng import seed_all
+from .training.run_dir import latest_checkpoint
 
+PROG = "vocoder.train"
+USAGE = "usage: python -m vocoder.train +experiment=NAME [key=value ...]"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DATA_DIR = Path(__file__).parent / "data"
+# a user's mistake or a problem in their data: one line, no traceback (a bug still shows its traceback)
+USER_ERRORS = (ValueError, OSError, CheckpointError, ResumeError, TooManyBadFiles, FloatingPointError)
 OmegaConf.register_new_resolver("vocoder_data", lambda name: str(DATA_DIR / name), replace=True)
 
 
@@ -47,6 +60,9 @@ def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]
     model, data, train = cfg["model"], cfg["data"], cfg["train"]
     train_files, val_files = data_files(data)
     rate, hop = int(model["sampling_rate"]), int(model["hop_size"])
+    segment = data["segment_size"]
+    if isinstance(segment, bool) or not isinstance(segment, int) or segment < hop or segment % hop:
+        raise ValueError(f"data.segment_size must be a positive multiple of model.hop_size={hop}, got {segment!r}")
     train_set = build_dataset(train_files, rate, int(data["segment_size"]), hop, train=True,
                               seed=int(train["seed"]), name="training set")
     # batches fixed by (seed, epoch), startable at any batch: a resumed run takes the ones it missed;
@@ -70,29 +86,70 @@ def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]
 def build_trainer(cfg: dict, env: Distributed) -> Trainer:
     """Everything the loop needs, from a plain (resolved) config dict."""
     model = cfg["model"]
+    known = {f.name for f in dataclasses.fields(TrainOptions)}
+    unknown = sorted(set(cfg["train"]) - known)
+    if unknown:
+        raise ValueError(f"train.{unknown[0]} is not a training option (they are: {', '.join(sorted(known))})")
     options = TrainOptions(**cfg["train"])
     train_loader, val_loader = loaders(cfg, env)  # data problems first, before building large models
     seed_all(options.seed + env.rank)
-    generator = Generator.from_config(model)
-    mel = MelSpectrogram.from_config(model)
-    mel_loss = MultiScaleMelSpectrogramLoss(sampling_rate=model["sampling_rate"])
-    return Trainer(generator, build_discriminators(cfg["discriminator"], model["sampling_rate"]), mel, mel_loss, train_loader,
-                   val_loader, options, Path(cfg["run_dir"]), config=cfg, env=env)
-
-
-@hydra.main(config_path="configs", config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    env = setup(plain["train"]["device"])
     try:
-        result = build_trainer(plain, env).fit()
+        generator = Generator.from_config(model)
+        mel = MelSpectrogram.from_config(model)
+        discriminators = build_discriminators(cfg["discriminator"], model["sampling_rate"])
+    except (TypeError, KeyError) as err:  # a missing or mistyped model/discriminator setting
+        raise ValueError(f"the model or discriminator config does not describe a model: {err!r}") from err
+    mel_loss = MultiScaleMelSpectrogramLoss(sampling_rate=model["sampling_rate"])
+    return Trainer(generator, discriminators, mel, mel_loss, train_loader, val_loader, options,
+                   Path(cfg["run_dir"]), config=cfg, env=env)
+
+
+def _run(plain: dict) -> None:
+    """Train from the resolved config; user errors (bad values, missing data, an unusable checkpoint,
+    too many bad files, a NaN) end in one line naming the key or file, exit status 2."""
+    try:
+        env = setup(plain["train"]["device"])  # train.device=cuda without CUDA is one of these
+    except (RuntimeError, ValueError) as err:
+        fail(PROG, error_line(err))
+    trainer = None
+    try:
+        trainer = build_trainer(plain, env)
+        result = trainer.fit()
         if env.is_main and result:
             pesq = f", PESQ-wb {result['pesq']:.3f}" if "pesq" in result else ""
             print(f"done: validation mel L1 {result['mel_l1']:.4f}{pesq}; checkpoints in "
                   f"{Path(plain['run_dir']) / 'checkpoints'}", flush=True)
+    except USER_ERRORS as err:
+        fail(PROG, error_line(err))
+    except KeyboardInterrupt:
+        where = f" at step {trainer.step}" if trainer is not None else ""
+        last = latest_checkpoint(plain["run_dir"])
+        fail(PROG, f"interrupted{where}; rerun the same command to resume from "
+                   f"{last or 'the start (no checkpoint yet)'}", 130)
     finally:
         cleanup()
+
+
+@hydra.main(config_path="configs", config_name="train", version_base="1.3")
+def hydra_main(cfg: DictConfig) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        fail(PROG, f"set {' '.join(f'{k}=...' for k in missing)} ({USAGE})")
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as err:
+        fail(PROG, hydra_error_line(err))
+    for section in ("train", "model", "data", "discriminator"):
+        if not isinstance(plain.get(section), dict):
+            fail(PROG, f"{section} must be a config group of settings, got {plain.get(section)!r}")
+    _run(plain)
+
+
+def main() -> None:
+    """`python -m vocoder.train [overrides]`: Hydra's override errors as one line too."""
+    check_overrides(PROG, CONFIG_DIR, "train", sys.argv[1:])
+    hydra_main()
 
 
 if __name__ == "__main__":

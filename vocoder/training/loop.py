@@ -16,12 +16,14 @@ from .bad_files import BadFiles
 from .batches import BatchStream
 from .distributed import Distributed, all_finite, gather_new
 from .logger import RunLogger
+from .option_types import check_types
 from .resume import ResumeError, config_differences, newest_loadable, set_aside_corrupt
 from .rng import rng_state, set_rng_state
-from .run_dir import latest_checkpoint, remove_orphans, save_step, set_aside
+from .run_dir import latest_checkpoint, save_step, set_aside
 from .step import PRECISIONS, GanStep
 
 log = logging.getLogger(__name__)
+DEVICES = ("auto", "cpu", "cuda")
 
 
 # model settings that change how a step runs, not what is trained: a run may resume across them
@@ -52,11 +54,26 @@ class TrainOptions:
     max_bad_file_fraction: float = 0.01
 
     def __post_init__(self) -> None:
+        check_types(self, "train")  # train.max_steps=abc names train.max_steps
         if self.precision not in PRECISIONS:
-            raise ValueError(f"train.precision must be fp32 or bf16, got {self.precision!r}")
+            raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name in ("max_steps", "batch_size", "log_interval", "checkpoint_interval", "validation_interval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("validation_files", "keep_checkpoints", "num_workers", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.{name} must be at least 0, got {getattr(self, name)}")
+        for name in ("learning_rate", "clip_grad_norm", "lr_decay"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"train.{name} must be above 0, got {getattr(self, name)}")
+        if self.lr_decay > 1:
+            raise ValueError(f"train.lr_decay must be at most 1 (a decay per step), got {self.lr_decay}")
+        if not all(0 <= b < 1 for b in self.adam_betas):
+            raise ValueError(f"train.adam_betas must be two numbers in [0, 1), got {list(self.adam_betas)}")
+        if not 0 <= self.max_bad_file_fraction < 1:
+            raise ValueError(f"train.max_bad_file_fraction must be in [0, 1), got {self.max_bad_file_fraction}")
+        if self.device not in DEVICES:
+            raise ValueError(f"train.device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
 
 class Trainer:
@@ -158,9 +175,6 @@ class Trainer:
 
     def fit(self) -> dict[str, float]:
         """Train to `max_steps`; validate at step 0 (fresh runs), every interval and at the end."""
-        if self.env.is_main:
-            for orphan in remove_orphans(self.run_dir):
-                print(f"removed {orphan}, left by a checkpoint write that did not finish", flush=True)
         if not self.opt.resume and self.env.is_main and (old := set_aside(self.run_dir)):
             print(f"train.resume=false: moved the run's earlier checkpoints to {old}", flush=True)
         resumed = self.resume()
@@ -170,6 +184,9 @@ class Trainer:
         last_val = {}
         if resumed is None:
             last_val = self.validate()
+        elif self.step >= self.opt.max_steps and self.env.is_main:
+            print(f"the run is at train.max_steps={self.opt.max_steps} already; raise train.max_steps to "
+                  f"train on", flush=True)
         batches = iter(self.train_batches)
         while self.step < self.opt.max_steps:
             batch = next(batches)

@@ -8,7 +8,6 @@ from pathlib import Path
 from ..checkpoint import save_checkpoint
 
 PATTERN = re.compile(r"step_(\d{8,})\.pt$")
-ORPHAN = re.compile(r"^\.step_\d{8,}\.pt\..+\.tmp$")  # save_checkpoint's temp file, left by a kill
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -37,16 +36,6 @@ def save_step(run_dir: str | Path, step: int, state: dict, keep: int) -> Path:
     for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path
-
-
-def remove_orphans(run_dir: str | Path) -> list[Path]:
-    """Delete the temp files of checkpoint writes that a killed run left in checkpoints/ (they can
-    be as large as a checkpoint); the paths removed."""
-    folder = checkpoint_dir(run_dir)
-    orphans = sorted(p for p in folder.iterdir() if ORPHAN.match(p.name) and p.is_file()) if folder.is_dir() else []
-    for path in orphans:
-        path.unlink(missing_ok=True)
-    return orphans
 
 
 def set_aside(run_dir: str | Path) -> Path | None:
