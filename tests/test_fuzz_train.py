@@ -289,8 +289,10 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(env, corpus, straight,
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", failing_save(2, disk_full))  # the save at step 4
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError) as err:
         fit(env, overrides(corpus, run_dir))
+    assert str(err.value) == (f"step 4: could not write a checkpoint into {run_dir / 'checkpoints'} (No space left "
+                              f"on device); the newest complete checkpoint is {run_dir / 'checkpoints' / 'step_00000002.pt'}")
     monkeypatch.undo()
     assert ckpts(run_dir) == ["step_00000002.pt"]  # no temp file left, step 2 untouched
     assert load_checkpoint(run_dir / "checkpoints" / "step_00000002.pt")["step"] == 2

@@ -20,8 +20,7 @@ from torch.utils.data import DataLoader
 from .audio import MelSpectrogram
 from .checkpoint import CheckpointError
 from .cli import check_overrides, error_line, fail, hydra_error_line
-from .data import build_dataset, collate, find_audio, libritts_files, read_filelist
-from .data.sampler import EpochBatchSampler
+from .data import EpochBatchSampler, build_dataset, collate, find_audio, libritts_files, read_filelist
 from .models import Generator, build_discriminators
 from .models.losses import MultiScaleMelSpectrogramLoss
 from .training.bad_files import TooManyBadFiles

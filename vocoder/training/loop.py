@@ -19,7 +19,7 @@ from .logger import RunLogger
 from .option_types import check_types
 from .resume import ResumeError, config_differences, newest_loadable, set_aside_corrupt
 from .rng import rng_state, set_rng_state
-from .run_dir import latest_checkpoint, save_step, set_aside
+from .run_dir import checkpoint_dir, latest_checkpoint, save_step, set_aside
 from .step import PRECISIONS, GanStep
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,12 @@ class Trainer:
     def save(self) -> None:
         state = self.state()  # on every process: it gathers their RNG states
         if self.env.is_main:
-            path = save_step(self.run_dir, self.step, state, self.opt.keep_checkpoints)
+            try:
+                path = save_step(self.run_dir, self.step, state, self.opt.keep_checkpoints)
+            except OSError as err:  # a full disk, say: the write left nothing behind
+                raise OSError(f"step {self.step}: could not write a checkpoint into {checkpoint_dir(self.run_dir)} "
+                              f"({err.strerror or err}); the newest complete checkpoint is "
+                              f"{latest_checkpoint(self.run_dir) or 'none yet'}") from err
             print(f"step {self.step}: checkpoint {path}", flush=True)
 
     # ------------------------------------------------------------------ the loop
