@@ -60,7 +60,7 @@ def fit(env, args: list[str]):
 def cli(monkeypatch, capsys, args: list[str]) -> tuple[int, str, str]:
     """Run `python -m vocoder.train ARGS` in this process: (exit status, stdout, stderr)."""
     monkeypatch.setattr(sys, "argv", [vt.__file__, *args, *QUIET])  # as `python -m vocoder.train` sets it
-    monkeypatch.setenv("HYDRA_MAIN_MODULE", "__main__")  # and find the configs as from the file, as it does
+    monkeypatch.setenv("HYDRA_MAIN_MODULE", "__main__")  # and Hydra finds the configs beside the file, as then
     capsys.readouterr()
     code = 0
     try:
