@@ -92,9 +92,52 @@ def complete_model_config(record: Mapping[str, Mapping[str, Any]]) -> dict[str, 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
+        config = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise CheckpointError(f"cannot read the model config {path}: {e}") from e
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: the model config must be a JSON object of settings "
+                              f"(\"num_mels\": ..., ...), got {_JSON_KINDS.get(type(config), type(config).__name__)}")
+    return config
+
+
+_JSON_KINDS = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "true/false",
+               type(None): "null"}
+_POSITIVE_INTS = ("num_mels", "upsample_initial_channel", "sampling_rate", "n_fft", "hop_size", "win_size")
+_INT_LISTS = ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes")
+_FLAGS = ("snake_logscale", "use_tanh_at_final", "use_bias_at_final")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def check_model_config(config: Mapping[str, Any], source: str | os.PathLike) -> None:
+    """Raise a CheckpointError naming `source` and the key when a model setting that is present has
+    the wrong type (a null n_fft, a string where a list of ints belongs, ...)."""
+    def bad(key: str, what: str) -> CheckpointError:
+        return CheckpointError(f"{source}: {key} must be {what}, got {json.dumps(config[key], default=str)}")
+
+    for key in _POSITIVE_INTS:
+        if key in config and not _positive_int(config[key]):
+            raise bad(key, "a positive integer")
+    for key in _INT_LISTS:
+        if key in config and not (isinstance(config[key], list) and config[key]
+                                  and all(map(_positive_int, config[key]))):
+            raise bad(key, "a non-empty list of positive integers")
+    dilations = config.get("resblock_dilation_sizes")
+    if "resblock_dilation_sizes" in config and not (
+            isinstance(dilations, list) and dilations
+            and all(isinstance(d, list) and d and all(map(_positive_int, d)) for d in dilations)):
+        raise bad("resblock_dilation_sizes", "a non-empty list of lists of positive integers")
+    for key in _FLAGS:
+        if key in config and not isinstance(config[key], bool):
+            raise bad(key, "true or false")
+    for key, optional in (("fmin", False), ("fmax", True)):
+        value = config.get(key)
+        if key in config and not (value is None and optional) and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            raise bad(key, "a number of Hz, at least 0" + (", or null" if optional else ""))
 
 
 def read_model_config(state: Mapping[str, Any], source: str,
@@ -105,11 +148,16 @@ def read_model_config(state: Mapping[str, Any], source: str,
     model, config = state.get("model"), state.get("config")
     if isinstance(model, Mapping) and isinstance(model.get("generator"), Mapping) \
             and isinstance(model.get("mel"), Mapping):
+        check_model_config({**model["generator"], **model["mel"]}, source)
         record = model
     elif isinstance(config, Mapping):
-        record = split_flat_config(config["model"] if isinstance(config.get("model"), Mapping) else config)
+        flat = config["model"] if isinstance(config.get("model"), Mapping) else config
+        check_model_config(flat, source)
+        record = split_flat_config(flat)
     elif beside is not None:
-        record = split_flat_config(_read_json(beside))
+        flat = _read_json(beside)
+        check_model_config(flat, beside)
+        record = split_flat_config(flat)
     else:
         raise CheckpointError(f"{source} holds no model config and there is no {NVIDIA_CONFIG} beside it")
     try:

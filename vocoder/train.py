@@ -8,6 +8,7 @@ on stderr and exit status 2.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -16,18 +17,30 @@ import hydra
 import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, DistributedSampler
+from omegaconf.errors import OmegaConfBaseException
+from torch.utils.data import DataLoader
 
 from .audio import MelSpectrogram
-from .data import build_dataset, collate, find_audio, libritts_files, read_filelist
+from .checkpoint import CheckpointError
+from .cli import check_overrides, error_line, fail, hydra_error_line
+from .data import EpochBatchSampler, build_dataset, collate, find_audio, libritts_files, read_filelist
 from .models import Generator, build_discriminators
 from .models.discriminators import DEFAULTS as DISCRIMINATOR_DEFAULTS
 from .models.generator import check_mel_settings
 from .models.losses import MultiScaleMelSpectrogramLoss
+from .training.bad_files import TooManyBadFiles
 from .training.distributed import Distributed, cleanup, setup
 from .training.loop import Trainer, TrainOptions
+from .training.resume import ResumeError
+from .training.rng import seed_all
+from .training.run_dir import latest_checkpoint
 
+PROG = "vocoder.train"
+USAGE = "usage: python -m vocoder.train +experiment=NAME [key=value ...]"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DATA_DIR = Path(__file__).parent / "data"
+# a user's mistake or a problem in their data: one line, no traceback (a bug still shows its traceback)
+USER_ERRORS = (ValueError, OSError, CheckpointError, ResumeError, TooManyBadFiles, FloatingPointError)
 OmegaConf.register_new_resolver("vocoder_data", lambda name: str(DATA_DIR / name), replace=True)
 # `discriminator/base`: the discriminators' defaults, which the group's files extend (written once, in Python)
 ConfigStore.instance().store(group="discriminator", name="base", node=DISCRIMINATOR_DEFAULTS)
@@ -53,61 +66,96 @@ def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]
     mel, data, train = cfg["mel"], cfg["data"], cfg["train"]
     train_files, val_files = data_files(data)
     rate, hop = int(mel["sampling_rate"]), int(mel["hop_size"])
+    segment = data["segment_size"]
+    if isinstance(segment, bool) or not isinstance(segment, int) or segment < hop or segment % hop:
+        raise ValueError(f"data.segment_size must be a positive multiple of mel.hop_size={hop}, got {segment!r}")
     train_set = build_dataset(train_files, rate, int(data["segment_size"]), hop, train=True,
                               seed=int(train["seed"]), name="training set")
-    # a shuffle fixed by (seed, epoch), also with one process, so a resumed run sees the same order
-    sampler = DistributedSampler(train_set, env.world_size, env.rank, shuffle=True, seed=int(train["seed"]),
-                                 drop_last=True)
-    train_loader = DataLoader(train_set, batch_size=int(train["batch_size"]), sampler=sampler,
-                              num_workers=int(train["num_workers"]), collate_fn=collate, drop_last=True,
-                              pin_memory=env.device.type == "cuda")
-    if len(train_loader) == 0:
+    # batches fixed by (seed, epoch), startable at any batch: a resumed run takes the ones it missed;
+    # the loader's own generator keeps worker seeding off the global torch RNG
+    sampler = EpochBatchSampler(len(train_set), int(train["batch_size"]), seed=int(train["seed"]),
+                                rank=env.rank, world_size=env.world_size)
+    train_loader = DataLoader(train_set, batch_sampler=sampler, num_workers=int(train["num_workers"]),
+                              collate_fn=collate, pin_memory=env.device.type == "cuda",
+                              generator=torch.Generator())
+    if sampler.batches_per_epoch == 0:
         raise ValueError(f"the training set has {len(train_set)} usable files, fewer than one batch "
-                         f"(train.batch_size={train['batch_size']})")
+                         f"(train.batch_size={train['batch_size']}"
+                         f"{f' on each of {env.world_size} processes' if env.enabled else ''})")
     val_loader = None
     if val_files:
         val_set = build_dataset(val_files, rate, None, hop, train=False, name="validation set")
-        val_loader = DataLoader(val_set, batch_size=1, collate_fn=collate)
+        val_loader = DataLoader(val_set, batch_size=1, collate_fn=collate, generator=torch.Generator())
     return train_loader, val_loader
 
 
 def build_trainer(cfg: dict, env: Distributed) -> Trainer:
     """Everything the loop needs, from a plain (resolved) config dict."""
+    known = {f.name for f in dataclasses.fields(TrainOptions)}
+    unknown = sorted(set(cfg["train"]) - known)
+    if unknown:
+        raise ValueError(f"train.{unknown[0]} is not a training option (they are: {', '.join(sorted(known))})")
     check_mel_settings(cfg["model"], cfg["mel"])
     options = TrainOptions(**cfg["train"])
     mel = MelSpectrogram.from_config(cfg["mel"])
     train_loader, val_loader = loaders(cfg, env)  # data problems first, before building large models
-    torch.manual_seed(options.seed + env.rank)
-    generator = Generator.from_config(cfg["model"])
+    seed_all(options.seed + env.rank)
+    try:
+        generator = Generator.from_config(cfg["model"])
+        discriminators = build_discriminators(cfg["discriminator"], mel.sampling_rate)
+    except (TypeError, KeyError) as err:  # a missing or mistyped model/discriminator setting
+        raise ValueError(f"the model or discriminator config does not describe a model: {err!r}") from err
     mel_loss = MultiScaleMelSpectrogramLoss(sampling_rate=mel.sampling_rate)
-    discriminators = build_discriminators(cfg["discriminator"], mel.sampling_rate)
     return Trainer(generator, discriminators, mel, mel_loss, train_loader, val_loader, options,
                    Path(cfg["run_dir"]), env, run_config=cfg)
 
 
-@hydra.main(config_path="configs", config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        print(f"vocoder.train: error: set {' '.join(f'{k}=...' for k in missing)}", file=sys.stderr, flush=True)
-        sys.exit(2)
-    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+def _run(plain: dict) -> None:
+    """Train from the resolved config; user errors (bad values, missing data, an unusable checkpoint,
+    too many bad files, a NaN) end in one line naming the key or file, exit status 2."""
     try:
-        env = setup(plain["train"]["device"])
+        env = setup(plain["train"]["device"])  # train.device=cuda without CUDA is one of these
+    except (RuntimeError, ValueError) as err:
+        fail(PROG, error_line(err))
+    trainer = None
+    try:
         trainer = build_trainer(plain, env)
-    except (ValueError, FileNotFoundError) as e:  # the config's or the data's problem: one line
-        print(f"vocoder.train: error: {e}", file=sys.stderr, flush=True)
-        cleanup()
-        sys.exit(2)
-    try:
         result = trainer.fit()
         if env.is_main and result:
             pesq = f", PESQ-wb {result['pesq']:.3f}" if "pesq" in result else ""
             print(f"done: validation mel L1 {result['mel_l1']:.4f}{pesq}; checkpoints in "
                   f"{Path(plain['run_dir']) / 'checkpoints'}", flush=True)
+    except USER_ERRORS as err:
+        fail(PROG, error_line(err))
+    except KeyboardInterrupt:
+        where = f" at step {trainer.step}" if trainer is not None else ""
+        last = latest_checkpoint(plain["run_dir"])
+        fail(PROG, f"interrupted{where}; rerun the same command to resume from "
+                   f"{last or 'the start (no checkpoint yet)'}", 130)
     finally:
         cleanup()
+
+
+@hydra.main(config_path="configs", config_name="train", version_base="1.3")
+def hydra_main(cfg: DictConfig) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        fail(PROG, f"set {' '.join(f'{k}=...' for k in missing)} ({USAGE})")
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as err:
+        fail(PROG, hydra_error_line(err))
+    for section in ("train", "model", "mel", "data", "discriminator"):
+        if not isinstance(plain.get(section), dict):
+            fail(PROG, f"{section} must be a config group of settings, got {plain.get(section)!r}")
+    _run(plain)
+
+
+def main() -> None:
+    """`python -m vocoder.train [overrides]`: Hydra's override errors as one line too."""
+    check_overrides(PROG, CONFIG_DIR, "train", sys.argv[1:])
+    hydra_main()
 
 
 if __name__ == "__main__":

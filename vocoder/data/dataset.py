@@ -3,13 +3,17 @@
 Broken files found at start-up: `build_dataset` skips broken files with a warning count (one
 `logging` warning per file with its reason, then the count) and raises only if none are left;
 it also warns once about files that loading will resample or mix down to mono.
-Problems found while loading (NaN/Inf, undecodable data) raise an error naming the file: the
-training loop decides what to do.
+Problems found while loading (NaN/Inf, undecodable data, a file gone): the item is taken from the
+next file of the list that loads instead, so batches stay full and the choice is deterministic; the
+item names the skipped files and why (`skipped`), and the training loop warns, counts and decides.
+In a DataLoader worker every item first seeds torch, numpy and `random` from (seed, epoch, index),
+so whatever draws from them while loading is the same in a resumed run, whichever worker loads it.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,17 +21,25 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
-from ..audio.io import load_audio
+from ..audio.io import AudioError, load_audio
 from .files import AudioHeader, scan_audio_files
+from .sampler import mixed_seed
 
 log = logging.getLogger(__name__)
 
 
 def item_seed(seed: int, epoch: int, index: int) -> int:
     """A well-mixed 63-bit seed for one item of one epoch."""
-    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1, np.uint64)[0] >> 1)
+    return mixed_seed(seed, epoch, index)
+
+
+def seed_worker_rngs(seed: int) -> None:
+    """Seed torch, numpy and `random` of this DataLoader worker (never the main process's)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
 
 
 class AudioDataset(Dataset):
@@ -36,6 +48,8 @@ class AudioDataset(Dataset):
     Crops start at a random sample when `train` (else at 0), reproducible from (seed, epoch, index);
     short clips are zero-padded at the end. Whole utterances are trimmed to a multiple of `hop_size`.
     Call `set_epoch` before each epoch (re-applied in DataLoader workers unless they are persistent).
+    A file that fails to load is replaced by the next one that loads (see the module docstring);
+    files in `known_bad` are passed over without trying them again.
     """
 
     def __init__(self, files: Sequence[str | Path], sampling_rate: int, segment_size: int | None = None,
@@ -50,6 +64,7 @@ class AudioDataset(Dataset):
         self.files = [Path(f) for f in files]
         self.sampling_rate, self.segment_size, self.hop_size = sampling_rate, segment_size, hop_size
         self.train, self.seed, self.epoch = train, seed, 0
+        self.known_bad: set[str] = set()
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose random segments the next items come from."""
@@ -64,7 +79,27 @@ class AudioDataset(Dataset):
         return audio.to(torch.float32).reshape(-1)
 
     def __getitem__(self, index: int) -> dict:
-        path, audio = self.files[index], self.load(index)
+        """{'audio', 'path', 'skipped': [(path, reason)]} of `index`, or of the next file that loads."""
+        if get_worker_info() is not None:
+            seed_worker_rngs(item_seed(self.seed, self.epoch, index))
+        skipped = []
+        for step in range(len(self.files)):
+            current = (index + step) % len(self.files)
+            if str(self.files[current]) in self.known_bad:
+                continue
+            try:
+                audio = self.load(current)
+            except (OSError, AudioError) as err:
+                skipped.append((str(self.files[current]), str(err).strip() or type(err).__name__))
+                continue
+            return {**self.item(current, audio), "skipped": skipped}
+        shown = "; ".join(reason for _, reason in skipped[:3]) or "all are known to be bad"
+        raise AudioError(f"none of the {len(self.files)} files loads ({shown}"
+                         f"{'; ...' if len(skipped) > 3 else ''})")
+
+    def item(self, index: int, audio: Tensor) -> dict:
+        """The segment (or whole utterance) of file `index`, from its loaded audio."""
+        path = self.files[index]
         if self.segment_size is None:
             length = audio.numel() - audio.numel() % self.hop_size
             if length == 0:
@@ -81,13 +116,15 @@ class AudioDataset(Dataset):
 
 
 def collate(batch: list[dict]) -> dict:
-    """Items to {'audio': (B, 1, T) float32, 'lengths': (B,) int64, 'path': [str]}; pads to the longest."""
+    """Items to {'audio': (B, 1, T) float32, 'lengths': (B,) int64, 'path': [str], 'skipped':
+    [(path, reason)] of files that failed to load}; pads to the longest."""
     lengths = torch.tensor([item["audio"].numel() for item in batch], dtype=torch.int64)
     longest = int(lengths.max())
     audio = torch.zeros(len(batch), 1, longest, dtype=torch.float32)
     for row, item in enumerate(batch):
         audio[row, 0, : item["audio"].numel()] = item["audio"]
-    return {"audio": audio, "lengths": lengths, "path": [item["path"] for item in batch]}
+    return {"audio": audio, "lengths": lengths, "path": [item["path"] for item in batch],
+            "skipped": [bad for item in batch for bad in item.get("skipped", ())]}
 
 
 def build_dataset(files: Sequence[str | Path], sampling_rate: int, segment_size: int | None = None,

@@ -51,3 +51,16 @@ def all_finite(value: torch.Tensor, env: Distributed) -> bool:
     if env.enabled:
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
     return bool(flag.item())
+
+
+def gather_new(items: list, env: Distributed) -> list:
+    """`items` of every rank, concatenated in rank order (one scalar all-reduce when all are empty)."""
+    if not env.enabled:
+        return list(items)
+    count = torch.tensor([len(items)], dtype=torch.int64, device=env.device)
+    dist.all_reduce(count)
+    if int(count.item()) == 0:
+        return []
+    gathered: list = [None] * env.world_size
+    dist.all_gather_object(gathered, list(items))
+    return [item for part in gathered for item in part]

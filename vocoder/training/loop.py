@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
-from collections.abc import Iterator
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from ..audio import MelSpectrogram
 from ..booleans import parse_bool
-from ..checkpoint import load_checkpoint, model_record, read_model_config
+from ..checkpoint import model_record, read_model_config
 from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
 from ..models.generator import Generator
 from ..runtime import check_precision
-from .distributed import Distributed, all_finite
+from .bad_files import BadFiles
+from .batches import BatchStream
+from .distributed import Distributed, all_finite, gather_new
 from .logger import RunLogger
-from .run_dir import latest_checkpoint, remove_unfinished, save_step, set_aside
+from .option_types import check_types
+from .resume import ResumeError, config_differences, newest_loadable, set_aside_corrupt
+from .rng import rng_state, set_rng_state
+from .run_dir import checkpoint_dir, latest_checkpoint, remove_unfinished, save_step, set_aside
 from .step import GanStep
+
+log = logging.getLogger(__name__)
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -46,15 +54,31 @@ class TrainOptions:
     num_workers: int = 2
     device: str = "auto"
     seed: int = 1234
+    max_bad_file_fraction: float = 0.01
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # train.resume=no must mean no
             if f.type in (bool, "bool"):
                 setattr(self, f.name, parse_bool(getattr(self, f.name), f"train.{f.name}"))
+        check_types(self, "train")  # train.max_steps=abc names train.max_steps
         check_precision(self.precision, "train.precision", training=True)
         for name in ("max_steps", "batch_size", "log_interval", "checkpoint_interval", "validation_interval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("validation_files", "keep_checkpoints", "num_workers", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.{name} must be at least 0, got {getattr(self, name)}")
+        for name in ("learning_rate", "clip_grad_norm", "lr_decay"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"train.{name} must be above 0, got {getattr(self, name)}")
+        if self.lr_decay > 1:
+            raise ValueError(f"train.lr_decay must be at most 1 (a decay per step), got {self.lr_decay}")
+        if not all(0 <= b < 1 for b in self.adam_betas):
+            raise ValueError(f"train.adam_betas must be two numbers in [0, 1), got {list(self.adam_betas)}")
+        if not 0 <= self.max_bad_file_fraction < 1:
+            raise ValueError(f"train.max_bad_file_fraction must be in [0, 1), got {self.max_bad_file_fraction}")
+        if self.device not in DEVICES:
+            raise ValueError(f"train.device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
 
 class Trainer:
@@ -78,50 +102,87 @@ class Trainer:
                            precision=options.precision, distributed=env.enabled)
         self.generator, self.discriminators, self.mel = self.gan.generator, self.gan.discriminators, self.gan.mel
         self.train_loader, self.val_loader = train_loader, val_loader
+        self.train_batches = BatchStream(train_loader, options.seed, env.rank)
+        self.bad_files = BadFiles(len(train_loader.dataset), options.max_bad_file_fraction)
         self.step = 0
         self.log = RunLogger(self.run_dir, options.max_steps, enabled=env.is_main)
 
     # ------------------------------------------------------------------ checkpoints
 
     def state(self) -> dict:
+        """What a checkpoint holds: models, optimisers, schedulers, step, config, and for an exact
+        resume the data position, the bad files found and every process's RNG streams."""
+        rngs = [rng_state(self.env.device)]
+        if self.env.enabled:
+            rngs = [None] * self.env.world_size
+            dist.all_gather_object(rngs, rng_state(self.env.device))
         return {"generator": self.generator.state_dict(), "discriminators": self.discriminators.state_dict(),
                 **self.gan.state_dict(), "step": self.step,
-                "model": model_record(self.generator, self.mel.config), "run_config": self.run_config}
+                "model": model_record(self.generator, self.mel.config), "run_config": self.run_config,
+                "data": {**self.train_batches.state_dict(), "bad_files": self.bad_files.state_dict()},
+                "rng": rngs}
 
     def resume(self) -> Path | None:
-        """Load the run's newest checkpoint; refuse one made with another model or mel config."""
-        path = latest_checkpoint(self.run_dir) if self.opt.resume else None
-        if path is None:
+        """Load the run's newest loadable checkpoint (setting aside newer corrupt ones); refuse one
+        made with another model or mel config, or (from the recorded run config) other discriminators."""
+        found = newest_loadable(self.run_dir, self.env.device) if self.opt.resume else None
+        if found is None:
             return None
-        ckpt = load_checkpoint(path, map_location=self.env.device)
+        path, ckpt, corrupt = found
         saved = read_model_config(ckpt, str(path))
         model = model_record(self.generator, self.mel.config)
         keys = [f"{group}.{k}" for group, name in (("model", "generator"), ("mel", "mel"))
                 for k in sorted(set(saved[name]) | set(model[name])) if saved[name].get(k) != model[name].get(k)]
+        saved_run = ckpt.get("run_config") or ckpt.get("config") or {}
+        if isinstance(saved_run, dict) and isinstance(self.run_config, dict):
+            keys += [f"discriminator.{k}" if not k.startswith("discriminator.") else k for k in
+                     config_differences(saved_run.get("discriminator"), self.run_config.get("discriminator"), set())]
         if keys:
-            raise RuntimeError(f"{path} was trained with a different model config (differs in: "
-                               f"{', '.join(keys)}); use another run_dir or train.resume=false")
+            raise ResumeError(f"{path} was trained with a different model config (differs in: "
+                              f"{', '.join(keys)}); use another run_dir or train.resume=false")
+        if int(ckpt["step"]) > self.opt.max_steps:
+            raise ResumeError(f"train.max_steps={self.opt.max_steps} is below the step of the newest checkpoint "
+                              f"({path} is at step {ckpt['step']}); raise train.max_steps to train on, or use "
+                              f"train.resume=false to start over")
         self.generator.load_state_dict(ckpt["generator"])
         self.discriminators.load_state_dict(ckpt["discriminators"])
         self.gan.load_state_dict(ckpt)
         self.step = int(ckpt["step"])
+        data = ckpt.get("data")
+        self.train_batches.load_state_dict(data, self.step)
+        self.bad_files.load_state_dict((data or {}).get("bad_files", []))
+        self.train_loader.dataset.known_bad = set(self.bad_files.found)
+        rngs = ckpt.get("rng")
+        if rngs and len(rngs) == self.env.world_size:
+            set_rng_state(rngs[self.env.rank], self.env.device)
+        elif self.env.is_main:
+            log.warning("%s holds no random-number state for %d processes: the run continues with fresh "
+                        "streams and will not match one that never stopped", path, self.env.world_size)
+        if self.env.enabled:
+            dist.barrier()  # every process has read the checkpoints before any is renamed
+        if self.env.is_main:
+            set_aside_corrupt(corrupt, path)
         return path
 
     def save(self) -> None:
+        state = self.state()  # on every process: it gathers their RNG states
         if self.env.is_main:
-            path = save_step(self.run_dir, self.step, self.state(), self.opt.keep_checkpoints)
+            try:
+                path = save_step(self.run_dir, self.step, state, self.opt.keep_checkpoints)
+            except OSError as err:  # a full disk, say: the write left nothing behind
+                raise OSError(f"step {self.step}: could not write a checkpoint into {checkpoint_dir(self.run_dir)} "
+                              f"({err.strerror or err}); the newest complete checkpoint is "
+                              f"{latest_checkpoint(self.run_dir) or 'none yet'}") from err
             print(f"step {self.step}: checkpoint {path}", flush=True)
 
     # ------------------------------------------------------------------ the loop
 
-    def batches(self) -> Iterator[dict]:
-        """Endless batches; the epoch (and so the shuffle) follows from the step on resume."""
-        per_epoch = max(1, len(self.train_loader))
-        for epoch in itertools.count(self.step // per_epoch):
-            for holder in (self.train_loader.sampler, self.train_loader.dataset):
-                if hasattr(holder, "set_epoch"):
-                    holder.set_epoch(epoch)
-            yield from self.train_loader
+    def note_bad_files(self, batch: dict) -> None:
+        """Warn about files that failed to load (every process's, once each), pass over them from
+        now on; stop the run when too many are bad."""
+        skipped = gather_new(batch.get("skipped", []), self.env)
+        new = self.bad_files.add(skipped, self.step + 1, warn=self.env.is_main)
+        self.train_loader.dataset.known_bad.update(new)
 
     def train_step(self, wav: Tensor) -> dict[str, float]:
         """One discriminator update and one generator update on a batch (B, 1, T)."""
@@ -148,9 +209,13 @@ class Trainer:
         last_val = {}
         if resumed is None:
             last_val = self.validate()
-        for batch in self.batches():
-            if self.step >= self.opt.max_steps:
-                break
+        elif self.step >= self.opt.max_steps and self.env.is_main:
+            print(f"the run is at train.max_steps={self.opt.max_steps} already; raise train.max_steps to "
+                  f"train on", flush=True)
+        batches = iter(self.train_batches)
+        while self.step < self.opt.max_steps:
+            batch = next(batches)
+            self.note_bad_files(batch)
             wav = batch["audio"].to(self.env.device, non_blocking=True)
             if not all_finite(wav, self.env):
                 rows = torch.isfinite(wav).flatten(1).all(1).tolist()
@@ -172,19 +237,28 @@ class Trainer:
         self.log.close()
         return last_val
 
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Mel L1, M-STFT and PESQ-wb (vocoder.evaluation, as NVIDIA's train.py validates) on whole
         validation utterances (rank 0); a file a metric is undefined for (too short, no speech) is
-        left out of that metric's mean."""
+        left out of that metric's mean. The training's RNG streams are left as they were."""
         if self.val_loader is None or not self.env.is_main or self.opt.validation_files < 1:
             return {}
+        streams = rng_state(self.env.device)  # validation must not shift the training's random numbers
+        try:
+            with torch.no_grad():
+                return self._validate()
+        finally:
+            set_rng_state(streams, self.env.device)
+
+    def _validate(self) -> dict[str, float]:
         self.generator.eval()
         rate = int(self.mel.sampling_rate)
         values: dict[str, list[float]] = {"mel_l1": [], "m_stft": [], "pesq": []}
         for i, batch in enumerate(self.val_loader):
             if i >= self.opt.validation_files:
                 break
+            for path, reason in batch["skipped"]:
+                log.warning("validation: skipping %s: %s", path, reason)
             wav = batch["audio"].to(self.env.device).reshape(1, -1)
             mel = self.mel(wav)
             with self.gan.autocast():
