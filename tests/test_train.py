@@ -178,6 +178,25 @@ def test_train_end_to_end(tmp_path):
     assert "target/0" in tags["audio"] and "generated/0" in tags["audio"] and "mel/0" in tags["images"]
 
 
+def test_freeze_steps_then_the_gan(env, tmp_path, capsys):
+    t = trainer(env, tmp_path / "run", "train.freeze_steps=2", "train.max_steps=3")
+    d_start = {k: v.detach().clone() for k, v in t.discriminators.named_parameters()}
+    seen = []
+    for batch in t.batches():
+        if t.step == 3:
+            break
+        seen.append(set(t.train_step(batch["audio"])))
+        t.step += 1
+        if t.step == 2:
+            assert all(torch.equal(v, d_start[k]) for k, v in t.discriminators.named_parameters())
+    assert "loss_d" not in seen[0] and "loss_d" not in seen[1] and "adv_mpd" not in seen[1]
+    assert {"loss_d", "adv_mpd", "fm_mrd"} <= seen[2]
+    assert any(not torch.equal(v, d_start[k]) for k, v in t.discriminators.named_parameters())
+    out = capsys.readouterr().out
+    assert "step 1: discriminators frozen, mel loss only up to step 2" in out
+    assert "step 3: the discriminators and GAN losses come in" in out
+
+
 # ---------------------------------------------------------------- resume
 
 

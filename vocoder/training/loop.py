@@ -35,6 +35,7 @@ class TrainOptions:
     lr_decay: float = 0.9999996
     clip_grad_norm: float = 500.0
     lambda_mel: float = 15.0
+    freeze_steps: int = 0
     log_interval: int = 10
     checkpoint_interval: int = 1000
     validation_interval: int = 1000
@@ -51,6 +52,8 @@ class TrainOptions:
         for name in ("max_steps", "batch_size", "log_interval", "checkpoint_interval", "validation_interval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        if self.freeze_steps < 0:
+            raise ValueError(f"train.freeze_steps must be 0 or more, got {self.freeze_steps}")
 
 
 class Trainer:
@@ -69,6 +72,7 @@ class Trainer:
         self.generator, self.discriminators, self.mel = self.gan.generator, self.gan.discriminators, self.gan.mel
         self.train_loader, self.val_loader = train_loader, val_loader
         self.step = 0
+        self._adversarial: bool | None = None  # the phase of the last step (printed when it changes)
         self.log = RunLogger(self.run_dir, options.max_steps, enabled=env.is_main)
 
     # ------------------------------------------------------------------ checkpoints
@@ -113,8 +117,15 @@ class Trainer:
             yield from self.train_loader
 
     def train_step(self, wav: Tensor) -> dict[str, float]:
-        """One discriminator update and one generator update on a batch (B, 1, T)."""
-        return {k: float(v) for k, v in self.gan(wav, check=self._check_finite).items()}
+        """One update on a batch (B, 1, T): discriminators then generator, or, for the first
+        `freeze_steps` steps, the generator alone on the mel loss (BigVGAN's --freeze_step)."""
+        adversarial = self.step >= self.opt.freeze_steps
+        if self.env.is_main and self.opt.freeze_steps and adversarial != self._adversarial:
+            print(f"step {self.step + 1}: " + ("the discriminators and GAN losses come in" if adversarial else
+                  f"discriminators frozen, mel loss only up to step {self.opt.freeze_steps} (train.freeze_steps)"),
+                  flush=True)
+        self._adversarial = adversarial
+        return {k: float(v) for k, v in self.gan(wav, check=self._check_finite, adversarial=adversarial).items()}
 
     def _check_finite(self, loss: Tensor, what: str, parts: dict[str, Tensor]) -> None:
         if not all_finite(loss, self.env):
