@@ -21,7 +21,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import vocoder.train as vt  # registers the ${vocoder_data:...} resolver
-from vocoder.checkpoint import load_checkpoint
+from vocoder.checkpoint import load_checkpoint, save_generator
 from vocoder.models import build_discriminators
 from vocoder.training.distributed import setup
 from vocoder.training.loop import TrainOptions
@@ -269,6 +269,36 @@ def test_resume_across_activation_checkpointing(env, trained):
     other = trainer(env, run_dir, "model.activation_checkpointing=true")
     assert other.resume() is not None and other.step == 2
     assert_equal_states(first.generator.state_dict(), other.generator.state_dict())
+    other.log.close()
+
+
+def test_init_from_starts_a_fresh_run_from_a_generator(env, trained, tmp_path, capsys):
+    run_dir, first = trained
+    source = tmp_path / "generator.pt"
+    save_generator(source, first.generator, first.config["model"])  # a generator-only checkpoint
+    fresh = trainer(env, tmp_path / "new", "train.max_steps=1")
+    started = trainer(env, tmp_path / "run", "train.max_steps=1", f"train.init_from={source}")
+    started.initialise(str(source))
+    assert_equal_states(first.generator.state_dict(), started.generator.state_dict())
+    assert started.step == 0  # the step count and schedules start over; the discriminators start fresh
+    assert_equal_states(fresh.discriminators.state_dict(), started.discriminators.state_dict())
+    capsys.readouterr()
+    started.fit()
+    out = capsys.readouterr().out
+    assert f"training from the generator of {source} (discriminators from scratch)" in out
+    # a run's own checkpoint beats init_from: rerunning resumes instead of starting over
+    again = trainer(env, tmp_path / "run", "train.max_steps=1", f"train.init_from={source}")
+    again.fit()
+    assert "resumed from" in capsys.readouterr().out
+    for t in (fresh, again):
+        t.log.close()
+
+
+def test_init_from_refuses_another_model(env, trained, tmp_path):
+    checkpoint = trained[0] / "checkpoints" / "step_00000002.pt"  # a training checkpoint works too
+    other = trainer(env, tmp_path / "run", "model.upsample_initial_channel=32", f"train.init_from={checkpoint}")
+    with pytest.raises(RuntimeError, match=r"another model config \(differs in: upsample_initial_channel\)"):
+        other.fit()
     other.log.close()
 
 

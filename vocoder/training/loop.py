@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import load_checkpoint, load_generator
 from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
 from .distributed import Distributed, all_finite
 from .logger import RunLogger
@@ -36,6 +36,7 @@ class TrainOptions:
     clip_grad_norm: float = 500.0
     lambda_mel: float = 15.0
     freeze_steps: int = 0
+    init_from: str | None = None
     log_interval: int = 10
     checkpoint_interval: int = 1000
     validation_interval: int = 1000
@@ -100,6 +101,18 @@ class Trainer:
         self.step = int(ckpt["step"])
         return path
 
+    def initialise(self, path: str) -> None:
+        """Start a fresh run from the generator weights of `path` (any checkpoint `load_generator`
+        reads); its model config must be the run's. Discriminators, optimisers and step start fresh."""
+        source = load_generator(path)
+        model = self.generator.config  # the run's model config with the generator's defaults filled in
+        keys = sorted(k for k in set(source.config) | set(model)
+                      if k not in RESUMABLE_CHANGES and source.config.get(k) != model.get(k))
+        if keys:
+            raise RuntimeError(f"train.init_from={path} holds a generator of another model config (differs "
+                               f"in: {', '.join(keys)}); pick the matching model= or another checkpoint")
+        self.generator.load_state_dict(source.state_dict())
+
     def save(self) -> None:
         if self.env.is_main:
             path = save_step(self.run_dir, self.step, self.state(), self.opt.keep_checkpoints)
@@ -139,9 +152,13 @@ class Trainer:
         if not self.opt.resume and self.env.is_main and (old := set_aside(self.run_dir)):
             print(f"train.resume=false: moved the run's earlier checkpoints to {old}", flush=True)
         resumed = self.resume()
+        if resumed is None and self.opt.init_from:
+            self.initialise(self.opt.init_from)
         if self.env.is_main:
             print(f"resumed from {resumed} at step {self.step}" if resumed else
-                  f"training from scratch, run dir {self.run_dir}", flush=True)
+                  f"training from the generator of {self.opt.init_from} (discriminators from scratch), run dir "
+                  f"{self.run_dir}" if self.opt.init_from else f"training from scratch, run dir {self.run_dir}",
+                  flush=True)
         last_val = {}
         if resumed is None:
             last_val = self.validate()
