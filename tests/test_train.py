@@ -32,7 +32,7 @@ DEMO_DATA = ROOT / "vocoder" / "data" / "demo"
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 NEEDS = {"libritts": ["data.root=/data/LibriTTS"]}  # mandatory values an experiment leaves open
 SMALL = ["train.device=cpu", "data.segment_size=4096", "train.batch_size=2", "train.num_workers=0",
-         "train.validation_files=1", "train.log_interval=1"]
+         "train.validation_files=1", "train.log_interval=1", "train.freeze_steps=0"]
 SR = 24000
 
 
@@ -124,6 +124,7 @@ def test_demo_experiment():
     cfg = compose_train(["+experiment=demo"], hydra=True)
     assert cfg.hydra.runtime.choices.model == "tiny" and cfg.hydra.runtime.choices.data == "demo"
     assert cfg.model.upsample_initial_channel == 64 and cfg.experiment_name == "demo"
+    assert 0 < cfg.train.freeze_steps < cfg.train.max_steps  # mel loss first, then the GAN losses come in
     data = OmegaConf.to_container(cfg.data, resolve=True)
     root = Path(data["root"])
     assert root == DEMO_DATA and root.is_dir()
