@@ -16,7 +16,7 @@ from vocoder.models.losses import MultiScaleMelSpectrogramLoss
 from vocoder.training.loop import TrainOptions
 from vocoder.training.step import GanStep
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "vocoder" / "configs"
 SR = 24000
 
 pytestmark = pytest.mark.usefixtures("one_thread")
