@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 
 import vocoder.train as vt  # registers the ${vocoder_data:...} resolver
 from vocoder.atomic import temp_path
-from vocoder.checkpoint import load_checkpoint
+from vocoder.checkpoint import load_checkpoint, save_generator
 from vocoder.models import build_discriminators
 from vocoder.models.discriminators import DEFAULTS
 from vocoder.training.distributed import setup
@@ -34,7 +34,7 @@ DEMO_DATA = ROOT / "vocoder" / "data" / "demo"
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 NEEDS = {"libritts": ["data.root=/data/LibriTTS"]}  # mandatory values an experiment leaves open
 SMALL = ["train.device=cpu", "data.segment_size=4096", "train.batch_size=2", "train.num_workers=0",
-         "train.validation_files=1", "train.log_interval=1"]
+         "train.validation_files=1", "train.log_interval=1", "train.freeze_steps=0"]
 SR = 24000
 
 
@@ -118,6 +118,7 @@ def test_demo_experiment():
     cfg = compose_train(["+experiment=demo"], hydra=True)
     assert cfg.hydra.runtime.choices.model == "tiny" and cfg.hydra.runtime.choices.data == "demo"
     assert cfg.model.upsample_initial_channel == 64 and cfg.experiment_name == "demo"
+    assert 0 < cfg.train.freeze_steps < cfg.train.max_steps  # mel loss first, then the GAN losses come in
     data = OmegaConf.to_container(cfg.data, resolve=True)
     root = Path(data["root"])
     assert root == DEMO_DATA and root.is_dir()
@@ -179,6 +180,25 @@ def test_train_end_to_end(tmp_path):
     assert [e.step for e in acc.Scalars("train/loss_g")] == [1, 2, 3]
     assert [e.step for e in acc.Scalars("validation/mel_l1")] == [0, 2, 3]
     assert "target/0" in tags["audio"] and "generated/0" in tags["audio"] and "mel/0" in tags["images"]
+
+
+def test_freeze_steps_then_the_gan(env, tmp_path, capsys):
+    t = trainer(env, tmp_path / "run", "train.freeze_steps=2", "train.max_steps=3")
+    d_start = {k: v.detach().clone() for k, v in t.discriminators.named_parameters()}
+    seen = []
+    for batch in t.batches():
+        if t.step == 3:
+            break
+        seen.append(set(t.train_step(batch["audio"])))
+        t.step += 1
+        if t.step == 2:
+            assert all(torch.equal(v, d_start[k]) for k, v in t.discriminators.named_parameters())
+    assert "loss_d" not in seen[0] and "loss_d" not in seen[1] and "adv_mpd" not in seen[1]
+    assert {"loss_d", "adv_mpd", "fm_mrd"} <= seen[2]
+    assert any(not torch.equal(v, d_start[k]) for k, v in t.discriminators.named_parameters())
+    out = capsys.readouterr().out
+    assert "step 1: discriminators frozen, mel loss only up to step 2" in out
+    assert "step 3: the discriminators and GAN losses come in" in out
 
 
 # ---------------------------------------------------------------- resume
@@ -265,6 +285,36 @@ def test_resume_across_activation_checkpointing(env, trained):
     assert other.generator.activation_checkpointing
     assert other.resume() is not None and other.step == 2
     assert_equal_states(first.generator.state_dict(), other.generator.state_dict())
+    other.log.close()
+
+
+def test_init_from_starts_a_fresh_run_from_a_generator(env, trained, tmp_path, capsys):
+    run_dir, first = trained
+    source = tmp_path / "generator.pt"
+    save_generator(source, first.generator, first.config["model"])  # a generator-only checkpoint
+    fresh = trainer(env, tmp_path / "new", "train.max_steps=1")
+    started = trainer(env, tmp_path / "run", "train.max_steps=1", f"train.init_from={source}")
+    started.initialise(str(source))
+    assert_equal_states(first.generator.state_dict(), started.generator.state_dict())
+    assert started.step == 0  # the step count and schedules start over; the discriminators start fresh
+    assert_equal_states(fresh.discriminators.state_dict(), started.discriminators.state_dict())
+    capsys.readouterr()
+    started.fit()
+    out = capsys.readouterr().out
+    assert f"training from the generator of {source} (discriminators from scratch)" in out
+    # a run's own checkpoint beats init_from: rerunning resumes instead of starting over
+    again = trainer(env, tmp_path / "run", "train.max_steps=1", f"train.init_from={source}")
+    again.fit()
+    assert "resumed from" in capsys.readouterr().out
+    for t in (fresh, again):
+        t.log.close()
+
+
+def test_init_from_refuses_another_model(env, trained, tmp_path):
+    checkpoint = trained[0] / "checkpoints" / "step_00000002.pt"  # a training checkpoint works too
+    other = trainer(env, tmp_path / "run", "model.upsample_initial_channel=32", f"train.init_from={checkpoint}")
+    with pytest.raises(RuntimeError, match=r"another model config \(differs in: upsample_initial_channel\)"):
+        other.fit()
     other.log.close()
 
 

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from ..audio import MelSpectrogram
 from ..booleans import parse_bool
-from ..checkpoint import model_record, read_model_config
+from ..checkpoint import load_model, model_record, read_model_config
 from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
 from ..models.generator import Generator
 from ..runtime import check_precision
@@ -45,6 +45,8 @@ class TrainOptions:
     lr_decay: float = 0.9999996
     clip_grad_norm: float = 500.0
     lambda_mel: float = 15.0
+    freeze_steps: int = 0
+    init_from: str | None = None
     log_interval: int = 10
     checkpoint_interval: int = 1000
     validation_interval: int = 1000
@@ -79,6 +81,8 @@ class TrainOptions:
             raise ValueError(f"train.max_bad_file_fraction must be in [0, 1), got {self.max_bad_file_fraction}")
         if self.device not in DEVICES:
             raise ValueError(f"train.device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.freeze_steps < 0:
+            raise ValueError(f"train.freeze_steps must be 0 or more, got {self.freeze_steps}")
 
 
 class Trainer:
@@ -105,6 +109,7 @@ class Trainer:
         self.train_batches = BatchStream(train_loader, options.seed, env.rank)
         self.bad_files = BadFiles(len(train_loader.dataset), options.max_bad_file_fraction)
         self.step = 0
+        self._adversarial: bool | None = None  # the phase of the last step (printed when it changes)
         self.log = RunLogger(self.run_dir, options.max_steps, enabled=env.is_main)
 
     # ------------------------------------------------------------------ checkpoints
@@ -164,6 +169,20 @@ class Trainer:
             set_aside_corrupt(corrupt, path)
         return path
 
+    def initialise(self, path: str) -> None:
+        """Start a fresh run from the generator weights of `path` (any checkpoint `load_model`
+        reads); its generator and mel settings must be the run's. Discriminators, optimisers and
+        step start fresh."""
+        source, mel = load_model(path)
+        saved = {"generator": source.config, "mel": mel}
+        model = model_record(self.generator, self.mel.config)
+        keys = [f"{group}.{k}" for group, name in (("model", "generator"), ("mel", "mel"))
+                for k in sorted(set(saved[name]) | set(model[name])) if saved[name].get(k) != model[name].get(k)]
+        if keys:
+            raise ResumeError(f"train.init_from={path} holds a generator of another model config (differs "
+                              f"in: {', '.join(keys)}); pick the matching model= and mel= or another checkpoint")
+        self.generator.load_state_dict(source.state_dict())
+
     def save(self) -> None:
         state = self.state()  # on every process: it gathers their RNG states
         if self.env.is_main:
@@ -185,8 +204,15 @@ class Trainer:
         self.train_loader.dataset.known_bad.update(new)
 
     def train_step(self, wav: Tensor) -> dict[str, float]:
-        """One discriminator update and one generator update on a batch (B, 1, T)."""
-        return {k: float(v) for k, v in self.gan(wav, check=self._check_finite).items()}
+        """One update on a batch (B, 1, T): discriminators then generator, or, for the first
+        `freeze_steps` steps, the generator alone on the mel loss (BigVGAN's --freeze_step)."""
+        adversarial = self.step >= self.opt.freeze_steps
+        if self.env.is_main and self.opt.freeze_steps and adversarial != self._adversarial:
+            print(f"step {self.step + 1}: " + ("the discriminators and GAN losses come in" if adversarial else
+                  f"discriminators frozen, mel loss only up to step {self.opt.freeze_steps} (train.freeze_steps)"),
+                  flush=True)
+        self._adversarial = adversarial
+        return {k: float(v) for k, v in self.gan(wav, check=self._check_finite, adversarial=adversarial).items()}
 
     def _check_finite(self, loss: Tensor, what: str, parts: dict[str, Tensor]) -> None:
         if not all_finite(loss, self.env):
@@ -203,9 +229,13 @@ class Trainer:
         if not self.opt.resume and self.env.is_main and (old := set_aside(self.run_dir)):
             print(f"train.resume=false: moved the run's earlier checkpoints to {old}", flush=True)
         resumed = self.resume()
+        if resumed is None and self.opt.init_from:
+            self.initialise(self.opt.init_from)
         if self.env.is_main:
             print(f"resumed from {resumed} at step {self.step}" if resumed else
-                  f"training from scratch, run dir {self.run_dir}", flush=True)
+                  f"training from the generator of {self.opt.init_from} (discriminators from scratch), run dir "
+                  f"{self.run_dir}" if self.opt.init_from else f"training from scratch, run dir {self.run_dir}",
+                  flush=True)
         last_val = {}
         if resumed is None:
             last_val = self.validate()

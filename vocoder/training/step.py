@@ -1,8 +1,10 @@
 """One BigVGAN-v2 GAN update: the discriminators on real vs generated audio, then the generator on
-mel + adversarial + feature-matching losses. The training loop's step, and what `vocoder.bench` times."""
+mel + adversarial + feature-matching losses (or, while the discriminators are frozen, on the mel loss
+alone). The training loop's step, and what `vocoder.bench` times."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 
@@ -50,19 +52,52 @@ class GanStep:
         """Autocast for the models' forward passes (bf16), or nothing."""
         return autocast(self.precision, next(self.generator.parameters()).device)
 
-    def __call__(self, wav: Tensor, check: FiniteCheck | None = None) -> dict[str, Tensor]:
-        """One discriminator update and one generator update; the losses and gradient norms (detached).
-        cuDNN's float32 convolutions follow `precision` for the whole step, backward included."""
-        with conv_precision(self.precision, wav.device):
-            return self._step(wav, check)
+    def __call__(self, wav: Tensor, check: FiniteCheck | None = None, adversarial: bool = True) -> dict[str, Tensor]:
+        """One update; the losses and gradient norms (detached). cuDNN's float32 convolutions follow
+        `precision` for the whole step, backward included.
 
-    def _step(self, wav: Tensor, check: FiniteCheck | None) -> dict[str, Tensor]:
+        `adversarial=False` is BigVGAN's `--freeze_step` phase: the discriminators are neither run nor
+        updated (no D optimiser step) and the generator trains on the mel loss alone. Both schedules
+        still step, as in NVIDIA's train.py, so the learning rates follow the step count either way.
+        """
+        with conv_precision(self.precision, wav.device):
+            return self._step(wav, check, adversarial)
+
+    def _step(self, wav: Tensor, check: FiniteCheck | None, adversarial: bool) -> dict[str, Tensor]:
         with torch.no_grad():
             mel = self.mel(wav.squeeze(1))
         with self.autocast():
             fake = self.g_train(mel)
         fake = fake[..., : wav.shape[-1]].float()
+        result: dict[str, Tensor] = {}
+        if adversarial:
+            result = self._discriminator_update(wav, fake, check)
 
+        loss_mel = self.mel_loss(wav, fake) * self.lambda_mel
+        loss_g, g_parts = loss_mel, {"mel": loss_mel.detach()}
+        if adversarial:
+            with self.autocast():
+                outs = {name: d(wav, fake) for name, d in self.d_train.items()}
+            for name, (_, fake_out, fmap_real, fmap_fake) in outs.items():
+                adv, _ = generator_loss(fake_out)
+                fm = feature_loss(fmap_real, fmap_fake)
+                g_parts[f"adv_{name}"], g_parts[f"fm_{name}"] = adv.detach(), fm.detach()
+                loss_g = loss_g + adv + fm
+            del outs
+        if check:
+            check(loss_g, "generator loss", g_parts)
+        self.optim_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        grad_g = nn.utils.clip_grad_norm_(self.generator.parameters(), self.clip_grad_norm)
+        self.optim_g.step()
+        self.sched_g.step()
+        with warnings.catch_warnings():  # frozen: PyTorch warns that D's schedule steps before its optimiser
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            self.sched_d.step()
+        return {"loss_g": loss_g.detach(), **g_parts, "grad_norm_g": grad_g, **result}
+
+    def _discriminator_update(self, wav: Tensor, fake: Tensor, check: FiniteCheck | None) -> dict[str, Tensor]:
+        """One AdamW step of the discriminators on real vs (detached) generated audio."""
         loss_d, d_parts = 0.0, {}
         with self.autocast():
             outs = {name: d(wav, fake.detach()) for name, d in self.d_train.items()}
@@ -77,27 +112,7 @@ class GanStep:
         loss_d.backward()
         grad_d = nn.utils.clip_grad_norm_(self.discriminators.parameters(), self.clip_grad_norm)
         self.optim_d.step()
-
-        loss_mel = self.mel_loss(wav, fake) * self.lambda_mel
-        loss_g, g_parts = loss_mel, {"mel": loss_mel.detach()}
-        with self.autocast():
-            outs = {name: d(wav, fake) for name, d in self.d_train.items()}
-        for name, (_, fake_out, fmap_real, fmap_fake) in outs.items():
-            adv, _ = generator_loss(fake_out)
-            fm = feature_loss(fmap_real, fmap_fake)
-            g_parts[f"adv_{name}"], g_parts[f"fm_{name}"] = adv.detach(), fm.detach()
-            loss_g = loss_g + adv + fm
-        del outs
-        if check:
-            check(loss_g, "generator loss", g_parts)
-        self.optim_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        grad_g = nn.utils.clip_grad_norm_(self.generator.parameters(), self.clip_grad_norm)
-        self.optim_g.step()
-        self.sched_g.step()
-        self.sched_d.step()
-        return {"loss_g": loss_g.detach(), "loss_d": loss_d.detach(), **g_parts, **d_parts,
-                "grad_norm_g": grad_g, "grad_norm_d": grad_d}
+        return {"loss_d": loss_d.detach(), **d_parts, "grad_norm_d": grad_d}
 
     def state_dict(self) -> dict:
         return {"optim_g": self.optim_g.state_dict(), "optim_d": self.optim_d.state_dict(),
