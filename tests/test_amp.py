@@ -6,7 +6,7 @@ import pytest
 import torch
 from numerics import rel_err
 
-from vocoder.layers import AMPBlock1, AMPBlock2, snake_gain
+from vocoder.layers import AMPBlock1, AMPBlock2, AntiAliasActivation1d, Snake, snake_gain
 from vocoder.layers.weight_norm import G, V
 
 
@@ -115,6 +115,37 @@ def test_compile_fullgraph_forward_backward():
     torch.testing.assert_close(y, expected)
     torch.testing.assert_close(x.grad, grad_x)
     torch.testing.assert_close(block.activations[0].act.alpha.grad, grad_alpha)
+
+
+def test_reach_is_the_formula_and_bounds_the_measured_reach():
+    """reach(): one-sided receptive field in samples (the chunking docstring's formula, a = 6 for the
+    12-tap filters at ratio 2), and no output sample depends on an input farther away."""
+    assert AntiAliasActivation1d(Snake(3)).reach() == 6
+    assert AntiAliasActivation1d(Snake(3), 2, 2, 8, 16).reach() == 2 + 4
+    block1, block2 = AMPBlock1(2, 3, (1, 3, 5)), AMPBlock2(2, 5, (1, 3))
+    assert block1.reach() == (12 + 2) + (12 + 4) + (12 + 6)  # Σ 2a + (K − 1)(d + 1)/2
+    assert block2.reach() == (6 + 2) + (6 + 6)  # Σ a + (K − 1)·d/2
+    torch.manual_seed(8)
+    for block, exact in ((block1, 42), (block2, 18)):  # each activation reaches 5 samples here, not 6
+        block = block.double()
+        x = torch.randn(1, 2, 161, dtype=torch.float64, requires_grad=True)
+        block(x)[0, :, 80].sum().backward()  # the gradient of one output sample
+        touched = (x.grad.abs().sum(1)[0] > 0).nonzero().flatten()
+        assert max(80 - touched.min().item(), touched.max().item() - 80) == exact <= block.reach()
+
+
+def test_eager_impl_matches_fused():
+    """impl="eager" (BigVGAN's plain-PyTorch activations): the same block numbers as the fused
+    layers' reference path, every activation eager."""
+    torch.manual_seed(10)
+    fused, eager = AMPBlock1(4, 3, (1, 3)), AMPBlock1(4, 3, (1, 3), impl="eager")
+    eager.load_state_dict(fused.state_dict())
+    assert all(a.impl == "eager" and a.act.impl == "eager" for a in eager.activations)
+    x = torch.randn(2, 4, 40)
+    with torch.no_grad():
+        assert torch.equal(eager(x), fused(x))
+    with pytest.raises(ValueError, match="impl must be one of"):
+        AMPBlock2(4, impl="Eager")
 
 
 def _effective_weights(block) -> torch.Tensor:

@@ -4,8 +4,8 @@ independent float64 oracle, the plain-PyTorch reference, and NVIDIA BigVGAN's ow
 Without CUDA the Triton kernels run in Triton's interpreter (tests/conftest.py sets
 TRITON_INTERPRET=1 before vocoder is imported). Each kernel has an interior code path (programs
 whose reach stays inside the row) and an edge path (clamping, masking, replicate-padding folds):
-with the default gather tile (416 outputs per program) a 1000-sample row has both, and the
-recompute variant's tile is shrunk to 64 outputs so that 160 samples have both.
+with the shipped tiles (416 outputs per program) a 1000-sample row has both; with SMALL_TILES
+(2 windows of 32, 52 outputs per program, passed as the op's `tiles`) 160 samples have both.
 """
 
 import warnings
@@ -13,42 +13,40 @@ import zlib
 
 import pytest
 import torch
-from numerics import PARAM_GRAD_TOL, VALUE_TOL, rel_err
+from numerics import PARAM_GRAD_TOL, VALUE_TOL, assert_compile_matches, rel_err
 from torch import nn
 
-from vocoder.kernels import anti_alias as aa
-from vocoder.kernels import anti_alias_activation, reference
+from vocoder.kernels import AntiAliasTiles, anti_alias_activation, filters, reference, snake
+from vocoder.kernels.anti_alias_op import anti_alias_activation_backward_op
+from vocoder.kernels.polyphase import span
+from vocoder.kernels.tiles import as_ints
 from vocoder.layers import AntiAliasActivation1d, Snake, SnakeBeta
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+SMALL_TILES = AntiAliasTiles(rows=2, width=32, warps=1)
 
 
-@pytest.fixture(autouse=True)
-def small_recompute_tiles(monkeypatch):
-    monkeypatch.setattr(aa, "RECOMPUTE_BLOCK", 64)
+@pytest.mark.parametrize("tiles,length", [(AntiAliasTiles(), 1000), (SMALL_TILES, 160)], ids=["shipped", "small"])
+def test_lengths_used_reach_interior_programs(tiles, length):
+    """The premise of the length tests: the second program of a row is interior (its reach stays
+    inside the row) at 1000 samples with the shipped tiles and at 160 with SMALL_TILES."""
+    lo, hi = span(12)
+    per_program = tiles.outputs_per_program(hi - lo)
+    assert per_program == tiles.rows * (tiles.width - 6)
+    reach = 2 * max(-lo, hi)
+    assert per_program + reach < length - per_program
 
 
-@pytest.fixture(params=aa.VARIANTS)
-def variant(request, monkeypatch):
-    monkeypatch.setattr(aa, "VARIANT", request.param)
-    return request.param
+def test_tiles_are_checked():
+    with pytest.raises(ValueError, match="AntiAliasTiles.width must be a positive power of two"):
+        AntiAliasTiles(width=24)
+    with pytest.raises(ValueError, match="too narrow for a filter whose halo is 6"):
+        AntiAliasTiles(width=8).outputs_per_program(6)
 
 
-def test_lengths_used_below_reach_interior_programs():
-    """The premise of the length tests: both paths run at 1000 (gather) and 160 (recompute)."""
-    for variant, length in (("gather", 1000), ("recompute", 160)):
-        for backward in (False, True):
-            per_program, meta = aa._geometry(variant, 12, 12, backward)
-            if variant == "recompute":
-                per_program = 64
-            reach = 2 * max(-meta["LOU"], meta["HIU"], -meta["LOD"], meta["HID"])
-            assert per_program + reach < length - per_program  # the second tile is interior
-
-
-def filters(k_up=12, k_down=12):
+def ratio2_filters(k_up=12, k_down=12):
     """BigVGAN's filters for ratio 2 (cutoff 0.25, half-width 0.3)."""
-    return (reference.kaiser_sinc_filter1d(0.25, 0.3, k_up),
-            reference.kaiser_sinc_filter1d(0.25, 0.3, k_down))
+    return filters.resampling_filter(2, k_up), filters.resampling_filter(2, k_down)
 
 
 def oracle(x, up_filter, down_filter, alpha, beta, logscale):
@@ -106,11 +104,12 @@ def values_and_grads(fn, x, alpha, beta, grad):
     return y.detach(), x.grad, alpha.grad, None if beta is None else beta.grad
 
 
-def check_against_oracle(x, alpha, beta, grad, logscale, dtype, up_filter, down_filter):
+def check_against_oracle(x, alpha, beta, grad, logscale, dtype, up_filter, down_filter, tiles=None):
     """Fused values and gradients vs the float64 oracle (autograd through index arithmetic)."""
     fu, fd = up_filter.to(x.device), down_filter.to(x.device)
     y, dx, da, db = values_and_grads(
-        lambda x_, a_, b_: anti_alias_activation(x_, fu, fd, a_, b_, logscale), x, alpha, beta, grad)
+        lambda x_, a_, b_: anti_alias_activation(x_, fu, fd, a_, b_, logscale, tiles=tiles),
+        x, alpha, beta, grad)
     x64 = x.detach().cpu().double().requires_grad_()
     a64 = alpha.detach().cpu().double().requires_grad_()
     b64 = None if beta is None else beta.detach().cpu().double().requires_grad_()
@@ -135,9 +134,9 @@ def test_filter_is_bigvgans():
     theirs = pytest.importorskip("bigvgan.alias_free_activation.torch.filter")
     for ratio in (2, 3):
         for k in (12, 8, 13, 18):
-            ours = reference.kaiser_sinc_filter1d(0.5 / ratio, 0.6 / ratio, k)
+            ours = filters.resampling_filter(ratio, k)
             assert torch.equal(ours, theirs.kaiser_sinc_filter1d(0.5 / ratio, 0.6 / ratio, k))
-    assert torch.allclose(filters()[0].sum(), torch.tensor(1.0))
+    assert torch.allclose(ratio2_filters()[0].sum(), torch.tensor(1.0))
 
 
 @pytest.mark.parametrize("length", [1, 5, 13, 100])
@@ -145,7 +144,7 @@ def test_reference_path_matches_oracle(torch_backend, length):
     """The op on its reference path (conv forward, closed-form backward), float64, values and grads."""
     x, alpha, beta, grad = make_case(f"ref{length}", (2, 3, length), torch.float64, True, True, "cpu")
     alpha, beta = (p.detach().double().requires_grad_() for p in (alpha, beta))
-    fu, fd = filters()
+    fu, fd = ratio2_filters()
     got = values_and_grads(lambda x_, a_, b_: anti_alias_activation(x_, fu, fd, a_, b_, True),
                            x, alpha, beta, grad)
     x64, a64, b64 = (t.detach().clone().requires_grad_() for t in (x, alpha, beta))
@@ -162,14 +161,14 @@ def test_reference_path_matches_oracle(torch_backend, length):
                                    (1, 1, 1000)], ids=lambda s: f"T{s[-1]}")
 def test_fused_every_length(triton_device, shape):
     x, alpha, beta, grad = make_case(f"len{shape}", shape, torch.float32, True, False, triton_device)
-    check_against_oracle(x, alpha, beta, grad, False, torch.float32, *filters())
+    check_against_oracle(x, alpha, beta, grad, False, torch.float32, *ratio2_filters())
 
 
 @pytest.mark.parametrize("shape", [(2, 1, 1), (1, 2, 13), (1, 1, 160)], ids=lambda s: f"T{s[-1]}")
-def test_recompute_variant(triton_device, monkeypatch, shape):
-    monkeypatch.setattr(aa, "VARIANT", "recompute")
-    x, alpha, beta, grad = make_case(f"rec{shape}", shape, torch.float32, True, True, triton_device)
-    check_against_oracle(x, alpha, beta, grad, True, torch.float32, *filters())
+def test_fused_with_small_tiles(triton_device, shape):
+    """Tiles are an argument: 52 outputs per program put interior and edge programs in 160 samples."""
+    x, alpha, beta, grad = make_case(f"small{shape}", shape, torch.float32, True, True, triton_device)
+    check_against_oracle(x, alpha, beta, grad, True, torch.float32, *ratio2_filters(), tiles=SMALL_TILES)
 
 
 ACTIVATIONS = {"snake": (False, False), "snake-log": (False, True), "snakebeta": (True, False),
@@ -185,7 +184,7 @@ def test_fused_dtypes_and_activations(triton_device, dtype, activation):
     use_beta, logscale = ACTIVATIONS[activation]
     x, alpha, beta, grad = make_case(f"{dtype}{activation}", (2, 2, 70), dtype, use_beta, logscale,
                                      triton_device)
-    check_against_oracle(x, alpha, beta, grad, logscale, dtype, *filters())
+    check_against_oracle(x, alpha, beta, grad, logscale, dtype, *ratio2_filters())
 
 
 @pytest.mark.parametrize("k_up,k_down", [(8, 12), (12, 6), (16, 10)])
@@ -193,7 +192,7 @@ def test_fused_other_even_filter_sizes(triton_device, k_up, k_down):
     x, alpha, beta, grad = make_case(f"k{k_up}{k_down}", (1, 2, 130), torch.float32, True, True,
                                      triton_device)
     gen = torch.Generator().manual_seed(k_up)
-    fu, fd = filters(k_up, k_down)
+    fu, fd = ratio2_filters(k_up, k_down)
     fd = fd * (1 + 0.1 * torch.randn(fd.shape, generator=gen))  # asymmetric: tap order matters
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # these sizes run fused: no fallback warning
@@ -203,7 +202,7 @@ def test_fused_other_even_filter_sizes(triton_device, k_up, k_down):
 def test_tolerance_is_sharp(triton_device):
     """A 0.1% change in one filter tap is caught at the fp32 tolerance."""
     x, alpha, beta, _ = make_case("sharp", (1, 2, 60), torch.float32, True, False, triton_device)
-    fu, fd = filters()
+    fu, fd = ratio2_filters()
     y = anti_alias_activation(x, fu.to(triton_device), fd.to(triton_device), alpha, beta)
     wrong = fu.clone()
     wrong[0, 0, 5] *= 1.001
@@ -216,7 +215,30 @@ def test_non_contiguous_input(triton_device):
     xt = x.detach().transpose(1, 2).contiguous().transpose(1, 2).requires_grad_()  # channels-last memory
     assert not xt.is_contiguous()
     check_against_oracle(xt, alpha, beta, grad.transpose(1, 2).contiguous().transpose(1, 2), False,
-                         torch.float32, *filters())
+                         torch.float32, *ratio2_filters())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("shape", [(4, 96, 65536), (1, 1536, 16384)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_real_sizes_on_gpu(shape, dtype):
+    """The training sizes on CUDA against the float64 reference (forward and closed-form backward)
+    on the same GPU from the same rounded inputs."""
+    torch.manual_seed(9)
+    fu, fd = (f.cuda() for f in ratio2_filters())
+    x = (3 * torch.randn(shape, device="cuda")).to(dtype).requires_grad_()
+    alpha = (0.5 * torch.randn(shape[1], device="cuda")).requires_grad_()
+    beta = (0.5 * torch.randn(shape[1], device="cuda")).requires_grad_()
+    grad = torch.randn(shape, device="cuda").to(dtype)
+    y = anti_alias_activation(x, fu, fd, alpha, beta, True)
+    y.backward(grad)
+    d = torch.float64
+    args = (fu.to(d), fd.to(d), alpha.detach().to(d), beta.detach().to(d), True)
+    y64 = reference.anti_alias_activation(x.detach().to(d), *args)
+    dx64, da64, db64 = reference.anti_alias_activation_backward(grad.to(d), x.detach().to(d), *args)
+    assert rel_err(y, y64) < VALUE_TOL[dtype] and rel_err(x.grad, dx64) < VALUE_TOL[dtype]
+    assert rel_err(alpha.grad, da64) < PARAM_GRAD_TOL and rel_err(beta.grad, db64) < PARAM_GRAD_TOL
 
 
 # ---------------------------------------------------------------- conformance with NVIDIA BigVGAN
@@ -249,6 +271,9 @@ def test_matches_nvidia_activation1d(monkeypatch, use_beta, logscale):
 
     monkeypatch.setenv("VOCODER_BACKEND", "torch")
     assert (ours(x) - theirs(x)).abs().max().item() <= 1e-6
+    eager = AntiAliasActivation1d(type(ours.act)(channels, logscale=logscale), impl="eager")
+    eager.load_state_dict(state)
+    assert torch.equal(eager(x), ours(x))  # impl="eager" is the fused op's reference path, unfused
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     monkeypatch.setenv("VOCODER_BACKEND", "triton")
@@ -277,14 +302,20 @@ def test_saves_only_input_parameters_and_filters(triton_device):
     assert sum(storages.values()) <= allowed
     y.sum().backward()
     assert x.grad is not None and layer.act.alpha.grad is not None
+    saved.clear()
+    eager = AntiAliasActivation1d(SnakeBeta(4, logscale=True), impl="eager").to(triton_device)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        eager(x)  # BigVGAN's chain under autograd, for contrast
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in saved}
+    assert sum(storages.values()) >= 4 * x.numel() * x.element_size()
 
 
-def test_parameter_gradients_are_bitwise_reproducible(triton_device, variant):
-    shape = (1, 2, 900) if variant == "gather" else (1, 1, 70)  # a few programs per row
-    x, alpha, beta, grad = make_case("repro", shape, torch.float32, True, False, triton_device)
-    fu, fd = (f.to(triton_device) for f in filters())
-    runs = [aa.anti_alias_activation_backward_op(grad, x.detach(), fu, fd, alpha.detach(), beta.detach(),
-                                                 False, 2, 2) for _ in range(2)]
+def test_parameter_gradients_are_bitwise_reproducible(triton_device):
+    x, alpha, beta, grad = make_case("repro", (1, 2, 900), torch.float32, True, False, triton_device)
+    fu, fd = (f.to(triton_device) for f in ratio2_filters())  # 3 programs per row
+    tiles = as_ints(AntiAliasTiles())
+    runs = [anti_alias_activation_backward_op(grad, x.detach(), fu, fd, alpha.detach(), beta.detach(),
+                                              False, 2, 2, tiles) for _ in range(2)]
     assert all(torch.equal(a, b) for a, b in zip(*runs))
 
 
@@ -294,7 +325,7 @@ def test_parameter_gradients_are_bitwise_reproducible(triton_device, variant):
 def test_gradcheck_and_double_backward_on_the_reference(torch_backend):
     x, alpha, beta, _ = make_case("gradcheck", (1, 2, 7), torch.float64, True, True, "cpu")
     alpha, beta = (p.detach().double().requires_grad_() for p in (alpha, beta))
-    fu, fd = (f.double() for f in filters())
+    fu, fd = (f.double() for f in ratio2_filters())
 
     def fn(x_, a_, b_):
         return anti_alias_activation(x_, fu, fd, a_, b_, True)
@@ -306,7 +337,7 @@ def test_gradcheck_and_double_backward_on_the_reference(torch_backend):
 def test_double_backward_of_the_fused_op(triton_device):
     """create_graph=True takes the reference formula; its first derivatives equal the fused ones."""
     x, alpha, beta, grad = make_case("double", (1, 2, 40), torch.float32, True, False, triton_device)
-    fu, fd = (f.to(triton_device) for f in filters())
+    fu, fd = (f.to(triton_device) for f in ratio2_filters())
     y = anti_alias_activation(x, fu, fd, alpha, beta)
     dx, da = torch.autograd.grad(y, (x, alpha), grad, create_graph=True)
     dx_fused, da_fused = torch.autograd.grad(anti_alias_activation(x, fu, fd, alpha, beta), (x, alpha), grad)
@@ -330,22 +361,12 @@ class Block(nn.Module):
 def test_torch_compile_fullgraph(triton_device, backend):
     torch.manual_seed(4)
     model = Block().to(triton_device)
-    x = torch.randn(1, 3, 60, device=triton_device)
-    eager_out = model(x)
-    eager_out.square().sum().backward()
-    eager_grads = [p.grad.clone() for p in model.parameters()]
-    model.zero_grad()
-    compiled = torch.compile(model, fullgraph=True, backend=backend)
-    out = compiled(x)
-    out.square().sum().backward()
-    assert rel_err(out, eager_out) < 1e-6
-    for p, g in zip(model.parameters(), eager_grads):
-        assert rel_err(p.grad, g) < 1e-5
+    assert_compile_matches(model, torch.randn(1, 3, 60, device=triton_device), backend, 1e-6, 1e-5)
 
 
 @pytest.mark.parametrize("k_up,ratio", [(11, 2), (18, 3)], ids=["odd-kernel", "ratio3"])
-def test_unsupported_configuration_falls_back_with_one_warning(triton_device, monkeypatch, k_up, ratio):
-    monkeypatch.setattr(aa, "_WARNED", set())
+def test_unsupported_configuration_falls_back_with_one_warning(triton_device, k_up, ratio):
+    """(These configurations appear in no other test, so this is their first warning.)"""
     torch.manual_seed(5)
     layer = AntiAliasActivation1d(SnakeBeta(3), ratio, ratio, k_up, 6 * ratio).to(triton_device)
     x = torch.randn(2, 3, 50, device=triton_device, requires_grad=True)
@@ -368,8 +389,28 @@ def test_unsupported_configuration_falls_back_with_one_warning(triton_device, mo
     assert rel_err(dx, auto) < 1e-6
 
 
+def test_fp64_takes_the_reference_in_both_ops_with_one_warning_each(triton_device):
+    """One support rule (vocoder.kernels.backend.runs_fused): the fused kernels take fp32/fp16/bf16;
+    an fp64 input on the Triton path runs the fp64 reference in either op, with one warning per op.
+    (No other test sends fp64 down the Triton path.)"""
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(1, 2, 40, generator=gen, dtype=torch.float64).to(triton_device)
+    alpha = torch.full((2,), 0.7, dtype=torch.float64, device=triton_device)
+    fu, fd = (f.double().to(triton_device) for f in ratio2_filters())
+    with pytest.warns(UserWarning, match=r"vocoder snake: no fused kernel for torch.float64 input"):
+        y = snake(x, alpha)
+    with pytest.warns(UserWarning, match=r"vocoder anti_alias_activation: no fused kernel for torch.float64"):
+        z = anti_alias_activation(x, fu, fd, alpha)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(snake(x, alpha), y) and torch.equal(anti_alias_activation(x, fu, fd, alpha), z)
+    assert y.dtype == z.dtype == torch.float64
+    assert torch.equal(y, reference.snake(x, alpha, None, 1, False))
+    assert torch.equal(z, reference.anti_alias_activation(x, fu, fd, alpha, None, False))
+
+
 def test_bad_input_is_a_clear_error():
-    fu, fd = filters()
+    fu, fd = ratio2_filters()
     alpha = torch.ones(3)
     with pytest.raises(ValueError, match=r"\(batch, channels, time\)"):
         anti_alias_activation(torch.randn(3, 40), fu, fd, alpha)

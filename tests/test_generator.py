@@ -6,6 +6,7 @@ import pytest
 import torch
 import yaml
 
+from vocoder.layers import AntiAliasActivation1d
 from vocoder.models import Generator
 from vocoder.models import generator as generator_module
 
@@ -100,6 +101,22 @@ def test_activation_checkpointing_same_numbers(monkeypatch):
         checkpointed(mel)  # no checkpointing without autograd
     checkpointed.eval()(mel)  # nor in eval mode
     assert len(calls) == len(checkpointed.resblocks)
+
+
+def test_eager_impl_is_a_way_of_running_not_part_of_the_config():
+    """Generator(impl="eager") runs every anti-aliased activation as BigVGAN's plain-PyTorch chain:
+    the same audio as the fused model (on the CPU both are the reference formula), the same config."""
+    config = {**model_config("tiny"), "upsample_initial_channel": 16}
+    torch.manual_seed(3)
+    fused = Generator.from_config(config)
+    eager = Generator.from_config(config, impl="eager")
+    eager.load_state_dict(fused.state_dict())
+    acts = [m for m in eager.modules() if isinstance(m, AntiAliasActivation1d)]
+    assert acts and all(m.impl == "eager" for m in acts)
+    assert "impl" not in eager.config and eager.config == fused.config
+    mel = torch.randn(1, 100, 3)
+    with torch.no_grad():
+        assert torch.equal(eager(mel), fused(mel))
 
 
 def test_remove_weight_norm_keeps_output():

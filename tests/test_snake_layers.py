@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from numerics import rel_err
+from numerics import assert_compile_matches, rel_err
 from torch import nn
 
 from vocoder.kernels import reference
@@ -74,6 +74,36 @@ def test_bad_constructor_arguments():
         SnakeBeta(0)
     with pytest.raises(ValueError, match="correction"):
         Snake(4, correction="median")
+    with pytest.raises(ValueError, match=r"impl must be one of \('fused', 'eager'\), got 'triton'"):
+        Snake(4, impl="triton")
+    with pytest.raises(ValueError, match=r"SnakeBeta with 4 channels on dim=1 got an input of shape \(2, 5, 10\)"):
+        SnakeBeta(4, impl="eager")(torch.randn(2, 5, 10))
+
+
+@pytest.mark.parametrize("cls", [Snake, SnakeBeta])
+def test_eager_impl_is_bigvgans_formula_and_keeps_its_intermediates(cls):
+    """impl="eager" runs the plain formula under autograd: the fused layer's numbers (values to the
+    bit on the CPU, where both are the reference formula; gradients through autograd instead of
+    the closed form), and what autograd keeps is several times x where the fused op keeps x."""
+    torch.manual_seed(9)
+    fused, eager = cls(6, logscale=True, correction="std"), cls(6, logscale=True, correction="std", impl="eager")
+    with torch.no_grad():
+        for p in fused.parameters():
+            p.normal_(0.0, 0.3)
+    eager.load_state_dict(fused.state_dict())
+    x = torch.randn(2, 6, 500, requires_grad=True)
+    saved = {}
+    for name, layer in (("fused", fused), ("eager", eager)):
+        sizes = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: sizes.append(t.nbytes) or t, lambda t: t):
+            y = layer(x)
+        y.backward(torch.cos(y.detach()))
+        saved[name] = (y.detach(), x.grad.clone(), layer.alpha.grad, sum(sizes))
+        x.grad = None
+    assert torch.equal(saved["fused"][0], saved["eager"][0])
+    for got, want in zip(saved["eager"][1:3], saved["fused"][1:3]):
+        assert rel_err(got, want) < 1e-6
+    assert saved["fused"][3] <= x.nbytes + 64 < 3 * x.nbytes <= saved["eager"][3]  # α, β and the scale
 
 
 def test_autocast_gives_low_precision_output_and_fp32_parameter_grads(triton_device):
@@ -102,17 +132,7 @@ class SmallEncoder(nn.Module):
 def test_torch_compile_fullgraph(triton_device, backend):
     torch.manual_seed(2)
     model = SmallEncoder().to(triton_device)
-    x = torch.randn(2, 2, 400, device=triton_device)
-    eager_out = model(x)
-    eager_out.square().sum().backward()
-    eager_grads = [p.grad.clone() for p in model.parameters()]
-    model.zero_grad()
-    compiled = torch.compile(model, fullgraph=True, backend=backend)
-    out = compiled(x)
-    out.square().sum().backward()
-    assert rel_err(out, eager_out) < 1e-5
-    for p, g in zip(model.parameters(), eager_grads):
-        assert rel_err(p.grad, g) < 1e-4
+    assert_compile_matches(model, torch.randn(2, 2, 400, device=triton_device), backend, 1e-5, 1e-4)
 
 
 @pytest.mark.parametrize("layer", [Snake(16, alpha=0.7, correction="std"),

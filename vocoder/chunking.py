@@ -19,6 +19,8 @@ at (index)·s_i, where s_i = r_{i+1}·…·r_n is the number of output samples p
     reach(AMPBlock1) = Σ_j [2a + (K_b − 1)·(d_j + 1)/2]     act → conv(K_b, d_j) → act → conv(K_b, 1)
     reach(AMPBlock2) = Σ_j [a + (K_b − 1)·d_j/2]            act → conv(K_b, d_j)
 
+(a and the blocks' reaches are the layers' own `reach()` methods.)
+
 and the overlap that makes chunking exact is ceil(R / hop) frames. R is an upper bound: the
 transposed convolution's reach (k_i − 1) and the activation's (a) are rounded up from their exact,
 slightly asymmetric values. The tiny config gives R = 6727 samples, 27 frames (measured from the
@@ -35,47 +37,24 @@ import torch
 from torch import nn
 
 from .audio import MelSpectrogram
-from .layers.amp import AMPBlock1, AMPBlock2
-from .layers.anti_alias import AntiAliasActivation1d
-
-
-def _conv_reach(conv: nn.Conv1d) -> float:
-    """One-sided reach of a stride-1 'same' Conv1d, in its own samples: dilation·(kernel − 1)/2."""
-    return conv.dilation[0] * (conv.kernel_size[0] - 1) / 2
-
-
-def activation_reach(act: AntiAliasActivation1d) -> float:
-    """Reach of up ×u (K_up taps) → Snake → low-pass ↓d (K_down taps), in input samples."""
-    return (act.upsample.kernel_size / (2 * act.up_ratio)
-            + act.downsample.kernel_size / (2 * act.down_ratio))
-
-
-def block_reach(block: nn.Module) -> float:
-    """Reach of an AMP block (its residual branches in sequence), in samples of its stage."""
-    if isinstance(block, AMPBlock1):
-        return sum(activation_reach(a1) + _conv_reach(c1) + activation_reach(a2) + _conv_reach(c2)
-                   for c1, c2, a1, a2 in zip(block.convs1, block.convs2, block.activations[0::2],
-                                             block.activations[1::2]))
-    if isinstance(block, AMPBlock2):
-        return sum(activation_reach(a) + _conv_reach(c) for c, a in zip(block.convs, block.activations))
-    raise TypeError(f"unknown residual block {type(block).__name__}")
+from .layers.amp import conv_reach
 
 
 def receptive_field(generator: nn.Module) -> int:
     """One-sided receptive field R of a `Generator`, in output samples (see the module docstring).
 
     Read from the modules, so it follows the config they were built from: conv_pre and conv_post
-    kernels, each stage's upsampling kernel and rate, the AMP blocks' kernels × dilations, and the
-    anti-aliasing filters.
+    kernels, each stage's upsampling kernel and rate, and the reach each AMP block and the final
+    anti-aliased activation report (`reach()`: their kernels × dilations and filters).
     """
     rates = [up[0].stride[0] for up in generator.ups]
     hop = math.prod(rates)
-    reach = hop * _conv_reach(generator.conv_pre)
+    reach = hop * conv_reach(generator.conv_pre)
     for i, up in enumerate(generator.ups):
         scale = math.prod(rates[i + 1:])  # output samples per sample of this stage
         blocks = generator.resblocks[i * generator.num_kernels:(i + 1) * generator.num_kernels]
-        reach += scale * ((up[0].kernel_size[0] - 1) + max(block_reach(b) for b in blocks))
-    reach += activation_reach(generator.activation_post) + _conv_reach(generator.conv_post)
+        reach += scale * ((up[0].kernel_size[0] - 1) + max(b.reach() for b in blocks))
+    reach += generator.activation_post.reach() + conv_reach(generator.conv_post)
     return math.ceil(reach)
 
 

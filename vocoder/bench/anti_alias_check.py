@@ -2,15 +2,14 @@
 
     python -m vocoder.bench.anti_alias_check [--quick] [--sweep]
 
-1. Accuracy: the fused kernels (the variants of `anti_alias.VARIANT`, and the gather variant with
-   `anti_alias.FAST_TRIG`: MUFU sin/cos) against a float64 oracle
-   computed on the GPU from the same rounded inputs (the plain-PyTorch reference in fp64: forward,
-   and the closed-form backward), at real sizes and odd lengths, fp32/fp16/bf16; values, dx, dα, dβ.
+1. Accuracy: the fused kernels against a float64 oracle computed on the GPU from the same rounded
+   inputs (the plain-PyTorch reference in fp64: forward, and the closed-form backward), at real
+   sizes and odd lengths, fp32/fp16/bf16; values, dx, dα, dβ.
 2. Timing and memory at the real sizes, as the kernel suite measures them
-   (`vocoder.bench.kernels.op_rows`), for each fused variant, the eager reference and the
-   torch.compile'd reference.
-3. With --sweep, the gather variant's tile (R windows × W positions, warps) and the recompute
-   variant's block at the main shape.
+   (`vocoder.bench.kernels.op_rows`): the fused op, the eager reference and the torch.compile'd
+   reference.
+3. With --sweep, tile choices (`AntiAliasTiles`: R windows × W positions, warps) at the main shape,
+   passed to the op as its `tiles` argument.
 
 Prints markdown tables (the timing table last) and writes them to $OUT/anti_alias.md when OUT is set.
 """
@@ -25,8 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ..kernels import anti_alias as aa
-from ..kernels import reference
+from ..kernels import AntiAliasTiles, anti_alias_activation, filters, reference
 from . import kernels
 from .measure import copy_bandwidth_gbs, guarded, median_ms
 from .report import environment, markdown
@@ -39,20 +37,8 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # relative-norm tolerances vs the float64 oracle (as in tests/numerics.py)
 VALUE_TOL = {"fp32": 1e-5, "fp16": 1e-3, "bf16": 8e-3}
 PARAM_GRAD_TOL = 1e-4
-# kernel settings compared: module attributes of vocoder.kernels.anti_alias
-SETTINGS = {
-    "gather": dict(VARIANT="gather", FAST_TRIG=False),
-    "recompute": dict(VARIANT="recompute", FAST_TRIG=False),
-    "gather-fasttrig": dict(VARIANT="gather", FAST_TRIG=True),
-}
-DEFAULTS = {k: getattr(aa, k) for k in ("VARIANT", "FAST_TRIG", "GATHER_R", "GATHER_W", "GATHER_WARPS",
-                                        "RECOMPUTE_BLOCK", "RECOMPUTE_WARPS")}
-
-
-def use(**settings) -> None:
-    """Set kernel choices (anti_alias module attributes); use() restores the defaults."""
-    for k, v in {**DEFAULTS, **settings}.items():
-        setattr(aa, k, v)
+# (rows, width, warps) tiles timed by --sweep; the shipped AntiAliasTiles() is among them
+SWEEP = [(8, 32, 4), (16, 32, 4), (32, 32, 8), (16, 32, 8), (8, 64, 4), (16, 64, 4)]
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -63,8 +49,8 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a - b).norm().item() / denom if denom > 0 else (a - b).norm().item()
 
 
-def filters() -> tuple[torch.Tensor, torch.Tensor]:
-    f = reference.kaiser_sinc_filter1d(0.25, 0.3, 12).to(DEVICE)
+def ratio2_filters() -> tuple[torch.Tensor, torch.Tensor]:
+    f = filters.resampling_filter(2).to(DEVICE)
     return f, f.clone()
 
 
@@ -83,12 +69,11 @@ def make_inputs(shape, dtype, use_beta=True, logscale=True, seed=0):
     return x, a, b, g
 
 
-def fused_values_and_grads(x, fu, fd, a, b, g, logscale, variant):
-    use(**SETTINGS[variant])
+def fused_values_and_grads(x, fu, fd, a, b, g, logscale):
     xr = x.detach().clone().requires_grad_()
     ar = a.detach().clone().requires_grad_()
     br = None if b is None else b.detach().clone().requires_grad_()
-    y = aa.anti_alias_activation(xr, fu, fd, ar, br, logscale)
+    y = anti_alias_activation(xr, fu, fd, ar, br, logscale)
     y.backward(g)
     return y.detach(), xr.grad, ar.grad, None if br is None else br.grad
 
@@ -104,7 +89,7 @@ def oracle(x, fu, fd, a, b, g, logscale):
 
 
 def accuracy_rows(quick: bool) -> list[dict]:
-    fu, fd = filters()
+    fu, fd = ratio2_filters()
     rows = []
     shapes = [(2, 8, 4096)] + ODD_SHAPES[:2] if quick else REAL_SHAPES + ODD_SHAPES
     cases = [(s, dn, True, True) for s in shapes for dn in DTYPES]
@@ -113,86 +98,60 @@ def accuracy_rows(quick: bool) -> list[dict]:
         dtype = DTYPES[dname]
         x, a, b, g = make_inputs(shape, dtype, use_beta, logscale, seed)
         ref = oracle(x, fu, fd, a, b, g, logscale)
-        variants = list(SETTINGS) if (dname == "fp32" or shape in ODD_SHAPES[:2]) \
-            else ["gather", "gather-fasttrig"]
-        for variant in variants:
-            out = fused_values_and_grads(x, fu, fd, a, b, g, logscale, variant)
-            errs = [rel_err(o, r) if r is not None else 0.0 for o, r in zip(out, ref)]
-            ok = (errs[0] < VALUE_TOL[dname] and errs[1] < VALUE_TOL[dname]
-                  and errs[2] < PARAM_GRAD_TOL and errs[3] < PARAM_GRAD_TOL
-                  and out[0].dtype == dtype and out[1].dtype == dtype)
-            rows.append({
-                "shape": "x".join(map(str, shape)), "dtype": dname,
-                "act": ("snakebeta" if use_beta else "snake") + ("-log" if logscale else ""),
-                "variant": variant, "err_y": errs[0], "err_dx": errs[1], "err_dalpha": errs[2],
-                "err_dbeta": errs[3] if use_beta else "", "max_abs_y": (out[0].double() - ref[0]).abs().max().item(),
-                "ok": "yes" if ok else "NO",
-            })
-            del out
-        del ref, x, a, b, g
+        out = fused_values_and_grads(x, fu, fd, a, b, g, logscale)
+        errs = [rel_err(o, r) if r is not None else 0.0 for o, r in zip(out, ref)]
+        ok = (errs[0] < VALUE_TOL[dname] and errs[1] < VALUE_TOL[dname]
+              and errs[2] < PARAM_GRAD_TOL and errs[3] < PARAM_GRAD_TOL
+              and out[0].dtype == dtype and out[1].dtype == dtype)
+        rows.append({
+            "shape": "x".join(map(str, shape)), "dtype": dname,
+            "act": ("snakebeta" if use_beta else "snake") + ("-log" if logscale else ""),
+            "err_y": errs[0], "err_dx": errs[1], "err_dalpha": errs[2],
+            "err_dbeta": errs[3] if use_beta else "", "max_abs_y": (out[0].double() - ref[0]).abs().max().item(),
+            "ok": "yes" if ok else "NO",
+        })
+        del out, ref, x, a, b, g
         gc.collect()
         if DEVICE == "cuda":
             torch.cuda.empty_cache()
-    use()
     return rows
 
 
-def variant_impls(compiled: bool) -> dict[str, kernels.OpFn]:
-    """The kernel suite's eager (and compiled) anti-aliased activation, and one fused entry per
-    kernel setting in SETTINGS."""
-    impls = kernels.implementations("anti_alias", torch.device(DEVICE), compiled)
-    fused = impls.pop("fused")
-
-    def with_settings(settings: dict) -> kernels.OpFn:
-        def run(x, a, b):
-            use(**settings)
-            return fused(x, a, b)
-        return run
-
-    return {**impls, **{f"fused-{name}": with_settings(s) for name, s in SETTINGS.items()}}
-
-
 def timing_rows(quick: bool, bandwidth: float) -> list[dict]:
-    """The kernel suite's rows (`vocoder.bench.kernels.op_rows`) for every kernel setting; all dtypes at
-    the main shape, fp32 at the others, torch.compile at the main shape in fp32 only."""
+    """The kernel suite's rows (`vocoder.bench.kernels.op_rows`): all dtypes at the main shape, fp32
+    at the others, torch.compile at the main shape in fp32 only."""
     rows = []
     for shape in [(2, 8, 4096)] if quick else REAL_SHAPES:
         for dname, dtype in DTYPES.items():
             if shape != MAIN_SHAPE and dname != "fp32":
                 continue
-            impls = variant_impls(compiled=shape == MAIN_SHAPE and dname == "fp32")
+            impls = kernels.implementations("anti_alias", torch.device(DEVICE),
+                                            compiled=shape == MAIN_SHAPE and dname == "fp32")
             rows += kernels.op_rows("anti_alias", shape, dtype, impls, bandwidth, torch.device(DEVICE))
             print(markdown(rows[-len(impls):]), flush=True)
-    use()
     return rows
 
 
 def sweep_rows() -> list[dict]:
     """Tile choices at the main shape, fp32 SnakeBeta (logscale)."""
-    fu, fd = filters()
+    fu, fd = ratio2_filters()
     x, a, b, g = make_inputs(MAIN_SHAPE, torch.float32, seed=7)
     x.requires_grad_(), a.requires_grad_(), b.requires_grad_()
-    configs = [dict(VARIANT="gather", FAST_TRIG=fast, GATHER_R=r, GATHER_W=w, GATHER_WARPS=nw)
-               for fast in (False, True)
-               for r, w, nw in [(8, 32, 4), (16, 32, 4), (32, 32, 8), (16, 32, 8), (8, 64, 4), (16, 64, 4)]]
-    configs += [dict(VARIANT="recompute", RECOMPUTE_BLOCK=blk, RECOMPUTE_WARPS=nw)
-                for blk, nw in [(128, 4), (256, 4), (256, 8), (512, 8)]]
     rows = []
-    for cfg in configs:
-        use(**cfg)
+    for r, w, nw in SWEEP:
+        tiles = AntiAliasTiles(rows=r, width=w, warps=nw)
 
         def forward():
             with torch.no_grad():
-                return aa.anti_alias_activation(x, fu, fd, a, b, True)
+                return anti_alias_activation(x, fu, fd, a, b, True, tiles=tiles)
 
         def step():
-            aa.anti_alias_activation(x, fu, fd, a, b, True).backward(g)
+            anti_alias_activation(x, fu, fd, a, b, True, tiles=tiles).backward(g)
 
-        rows.append({"config": " ".join(f"{k}={v}" for k, v in cfg.items()),
+        rows.append({"tiles": f"rows={r} width={w} warps={nw}" + (" (shipped)" if tiles == AntiAliasTiles() else ""),
                      "fwd_ms": guarded(lambda: median_ms(forward)),
                      "fwd+bwd_ms": guarded(lambda: median_ms(step, grad_to_none=[x, a, b]))})
         print(rows[-1], flush=True)
-    use()
     return rows
 
 

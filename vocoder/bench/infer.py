@@ -1,7 +1,8 @@
 """Infer suite: generator throughput (kHz of audio generated per second), real-time factor and peak
 memory against mel length, through the `Vocoder` API (chunked, weight norm folded), fused vs eager.
 
-Eager is BigVGAN's plain-PyTorch anti-aliased activation (`vocoder.bench.train.activations`).
+Eager is BigVGAN's plain-PyTorch anti-aliased activation (`Generator(impl="eager")`), with the same
+random weights as the fused model.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from ..models import Generator
 from ..vocoder import Vocoder
 from .measure import peak_mib, release, synchronize
-from .train import activations, load_config
+from .train import load_config
 
 
 def run(model_name: str = "bigvgan_v2_24khz_100band_256x", frames: tuple[int, ...] = (256, 2048, 16384, 131072),
@@ -23,29 +24,31 @@ def run(model_name: str = "bigvgan_v2_24khz_100band_256x", frames: tuple[int, ..
     config = load_config("model", model_name)
     rows = []
     for precision in precisions:
-        torch.manual_seed(0)  # the same random weights for every precision
-        voc = Vocoder(Generator.from_config(config), device=device, precision=precision)
-        for fused in (True, False):
+        for impl in ("fused", "eager"):
+            torch.manual_seed(0)  # the same random weights for every precision and impl
+            voc = Vocoder(Generator.from_config(config, impl=impl), device=device, precision=precision)
             for n in frames:
                 mel = torch.randn(voc.num_mels, n, device=voc.device)
-                with activations(fused):
-                    voc(mel)  # warm-up
-                    times = []
+                voc(mel)  # warm-up
+                times = []
 
-                    def timed():
-                        for _ in range(repeats):
-                            start = time.perf_counter()
-                            voc(mel)
-                            synchronize(voc.device)
-                            times.append(time.perf_counter() - start)
-                    peak = peak_mib(timed, voc.device)
+                def timed():
+                    for _ in range(repeats):
+                        start = time.perf_counter()
+                        voc(mel)
+                        synchronize(voc.device)
+                        times.append(time.perf_counter() - start)
+                peak = peak_mib(timed, voc.device)
                 seconds = sorted(times)[len(times) // 2]
                 samples = n * voc.hop_size
-                rows.append({"model": model_name, "precision": precision, "activations": "fused" if fused else "eager",
+                rows.append({"model": model_name, "precision": precision, "activations": impl,
                              "mel_frames": n, "audio_s": samples / voc.sampling_rate, "time_ms": seconds * 1e3,
                              "kHz": samples / seconds / 1e3, "realtime_x": samples / voc.sampling_rate / seconds,
                              "peak_MiB": peak})
                 release(voc.device)
+            used = voc.device
+            del voc  # one model on the device at a time
+            release(used)
     return rows
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..kernels import anti_alias_activation, reference, snake_beta
+from ..kernels import anti_alias_activation, filters, reference, snake_beta
 from ..kernels import snake as fused_snake
 from .measure import copy_bandwidth_gbs, guarded, median_ms, peak_mib, release
 from .saved import SavedTensorLedger
@@ -29,7 +29,7 @@ OpFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _filters(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    taps = reference.kaiser_sinc_filter1d(0.25, 0.3, 12).to(device)
+    taps = filters.resampling_filter(2).to(device)
     return taps, taps.clone()
 
 

@@ -1,9 +1,9 @@
 """Train suite: peak memory and step time at long segments, for one generator forward + backward and
 for one full GAN step (discriminator update + generator update with AdamW, `vocoder.training.step`).
 
-Variants: fused activations (as shipped); eager activations (BigVGAN's plain-PyTorch Activation1d:
-upsample → Snake → low-pass as separate autograd ops, each storing its input, what NVIDIA's code
-trains with); and each with `model.activation_checkpointing=true` (every AMP block recomputed in
+Variants: fused activations (as shipped); eager activations (`Generator(impl="eager")`: BigVGAN's
+plain-PyTorch Activation1d, upsample → Snake → low-pass as separate autograd ops, each storing its
+input, what NVIDIA's code trains with); and each with `model.activation_checkpointing=true` (every AMP block recomputed in
 backward: what users do today to fit long segments). Out-of-memory is recorded as a result.
 
 peak_GiB is everything allocated at the step's peak (weights, gradients, optimiser state, inputs and
@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -25,7 +24,6 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrize import ParametrizationList
 
 from ..audio import MelSpectrogram
-from ..kernels import reference
 from ..layers import AntiAliasActivation1d, Snake, SnakeBeta
 from ..models import Generator, MultiScaleMelSpectrogramLoss, build_discriminators
 from ..models.discriminators import (MultiPeriodDiscriminator, MultiResolutionDiscriminator,
@@ -36,11 +34,11 @@ from .saved import SavedTensorLedger
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STEPS = ("generator", "gan")
-VARIANTS = {  # name: (fused activations, activation checkpointing)
-    "fused": (True, False),
-    "eager": (False, False),
-    "eager+ckpt": (False, True),
-    "fused+ckpt": (True, True),
+VARIANTS = {  # name: (how the activations run, activation checkpointing)
+    "fused": ("fused", False),
+    "eager": ("eager", False),
+    "eager+ckpt": ("eager", True),
+    "fused+ckpt": ("fused", True),
 }
 KINDS = ("activations", "conv_inputs", "weight_norm", "discriminators", "mel_loss", "other")
 DISCRIMINATORS = (MultiPeriodDiscriminator, MultiResolutionDiscriminator, MultiScaleSubbandCQTDiscriminator)
@@ -53,27 +51,6 @@ def load_config(group: str, name: str) -> dict:
         known = sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
         raise ValueError(f"no {group} config {name!r} (vocoder/configs/{group}/ has {', '.join(known)})")
     return OmegaConf.to_container(OmegaConf.load(path))
-
-
-def _eager_forward(self: AntiAliasActivation1d, x: Tensor) -> Tensor:
-    beta = self.act.beta if isinstance(self.act, SnakeBeta) else None
-    return reference.anti_alias_activation(x, self.upsample.filter, self.downsample.lowpass.filter,
-                                           self.act.alpha, beta, self.act.logscale, self.up_ratio,
-                                           self.down_ratio)
-
-
-@contextmanager
-def activations(fused: bool) -> Iterator[None]:
-    """Run AntiAliasActivation1d fused (as shipped) or as plain autograd ops (BigVGAN's eager path)."""
-    if fused:
-        yield
-        return
-    original = AntiAliasActivation1d.forward
-    AntiAliasActivation1d.forward = _eager_forward
-    try:
-        yield
-    finally:
-        AntiAliasActivation1d.forward = original
 
 
 def tensor_kind(stack: tuple[nn.Module, ...], tensor: Tensor) -> str:
@@ -122,10 +99,12 @@ def saved_by_kind(step: Callable[[], object], resident: list[Tensor]) -> dict[st
 class Case:
     """The models of one variant and a way to run one step of `kind` on a segment length."""
 
-    def __init__(self, model: dict, discriminator: dict, checkpointing: bool, device: torch.device) -> None:
+    def __init__(self, model: dict, discriminator: dict, checkpointing: bool, device: torch.device,
+                 impl: str = "fused") -> None:
         torch.manual_seed(0)
         self.model, self.device = model, device
-        self.generator = Generator.from_config({**model, "activation_checkpointing": checkpointing}).to(device)
+        self.generator = Generator.from_config({**model, "activation_checkpointing": checkpointing},
+                                               impl=impl).to(device)
         self.gan: GanStep | None = None
         self.discriminator = discriminator
 
@@ -166,8 +145,8 @@ def run(model_name: str = "bigvgan_v2_24khz_100band_256x", segments: tuple[int, 
 def variant_rows(model_name: str, model: dict, disc_name: str, disc: dict, kind: str, variant: str,
                  segments: tuple[int, ...], batch: int, repeats: int, device: torch.device) -> list[dict]:
     """The rows of one step kind and variant, shortest segment first, on one set of models."""
-    fused, ckpt = VARIANTS[variant]
-    case = Case(model, disc, ckpt, device)
+    impl, ckpt = VARIANTS[variant]
+    case = Case(model, disc, ckpt, device, impl)
     rows = []
     for segment in segments:
         def measured() -> dict:
@@ -175,8 +154,7 @@ def variant_rows(model_name: str, model: dict, disc_name: str, disc: dict, kind:
             peak, ms = measure(step, device, repeats)
             return {"peak_GiB": peak, "step_ms": ms, **saved_by_kind(step, params)}
 
-        with activations(fused):
-            result = guarded(measured)
+        result = guarded(measured)
         rows.append({"model": model_name, "step": kind if kind == "generator" else f"gan ({disc_name})",
                      "segment": segment, "batch": batch, "variant": variant,
                      **(result if isinstance(result, dict) else {"peak_GiB": "OOM", "step_ms": "OOM"})})

@@ -1,6 +1,13 @@
-"""Fused Triton kernels and their plain-PyTorch references; nothing here knows about models."""
+"""Fused Triton kernels and their plain-PyTorch references; nothing here knows about models.
 
-from .anti_alias import anti_alias_activation
-from .snake import snake, snake_beta
+Modules: `snake_op` and `anti_alias_op` (one fused op each: kernels, launchers, torch.library
+registration), `tiles` (their launch geometry), `polyphase` and `snake_params` (Triton building
+blocks), `filters` (BigVGAN's resampling filters), `reference` (the plain-PyTorch oracle),
+`backend` (which path runs), `layout` (dense views of any tensor).
+"""
 
-__all__ = ["anti_alias_activation", "snake", "snake_beta"]
+from .anti_alias_op import anti_alias_activation
+from .snake_op import snake, snake_beta
+from .tiles import AntiAliasTiles, SnakeTiles
+
+__all__ = ["AntiAliasTiles", "SnakeTiles", "anti_alias_activation", "snake", "snake_beta"]

@@ -2,13 +2,17 @@
 
 `VOCODER_BACKEND=torch|triton` overrides the automatic choice. Triton on CPU tensors needs Triton's
 interpreter (`TRITON_INTERPRET=1`, set before `vocoder` is imported); without it the request fails
-loudly rather than silently falling back.
+loudly rather than silently falling back. Where Triton is chosen but a fused kernel cannot take the
+input (a dtype outside FUSED_DTYPES, or a configuration the op names), both ops fall back to the
+reference with one warning per op and reason (`runs_fused`).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
+from typing import Optional
 
 import torch
 
@@ -44,6 +48,32 @@ def use_triton(x: torch.Tensor) -> bool:
         f"VOCODER_BACKEND=triton, but the input is on {x.device}: Triton kernels need a CUDA tensor, "
         "or TRITON_INTERPRET=1 (set before importing vocoder) to run them on the CPU"
     )
+
+
+# The fused kernels load fp32/fp16/bf16 and compute in fp32; fp64 inputs take the reference, in fp64.
+FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_WARNED: set[str] = set()
+
+
+def runs_fused(op: str, x: torch.Tensor, unsupported: Optional[Callable[[], Optional[str]]] = None) -> bool:
+    """True when op's Triton kernel runs on `x`. Where `use_triton` picks Triton but the kernel cannot
+    take the input (its dtype, or the reason `unsupported()` gives for the op's own configuration),
+    warns once per (op, reason) and returns False: the caller runs the reference."""
+    if not use_triton(x):
+        return False
+    why = None
+    if x.dtype not in FUSED_DTYPES:
+        why = f"{x.dtype} input (the fused kernels compute in fp32 for fp32/fp16/bf16 inputs)"
+    elif unsupported is not None:
+        why = unsupported()
+    if why is None:
+        return True
+    key = f"{op}: {why}"
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(f"vocoder {op}: no fused kernel for {why}; using the plain-PyTorch reference "
+                      "(same numbers, more time and memory)", stacklevel=4)
+    return False
 
 
 def eager_dispatch(name: str, op: Callable, forward: Callable, setup_context: Callable,

@@ -1,4 +1,5 @@
-"""Plain-PyTorch Snake / SnakeBeta: the CPU path, the double-backward path and the test oracle.
+"""Plain-PyTorch Snake / SnakeBeta and the anti-aliased activation: the CPU path, the double-backward
+path, the layers' eager implementation and the test oracle.
 
 The forward is written in BigVGAN's exact operation order (`x + 1/(b + 1e-9) * sin(αx)²`), so fp32
 checkpoints reproduce bit for bit. Arithmetic happens in fp32 (or fp64 for fp64 inputs).
@@ -7,7 +8,10 @@ checkpoints reproduce bit for bit. Arithmetic happens in fp32 (or fp64 for fp64 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+
+from . import filters
 
 EPS = 1e-9  # BigVGAN's guard against division by zero in 1/α and 1/β
 
@@ -78,65 +82,6 @@ def snake_backward(
 
 # ---------------------------------------------------------------- anti-aliased activation
 
-import math  # noqa: E402  (appended section: the anti-aliased activation's reference)
-
-import torch.nn.functional as F  # noqa: E402
-
-
-def kaiser_sinc_filter1d(cutoff: float, half_width: float, kernel_size: int) -> Tensor:
-    """BigVGAN's low-pass filter, shape (1, 1, kernel_size): a Kaiser-windowed sinc summing to 1.
-
-    The Kaiser β comes from Kaiser's formula for the attenuation A = 2.285·(half−1)·π·4·half_width
-    + 7.95 dB; even sizes sample the sinc at half-integer times so the filter is symmetric.
-    """
-    half = kernel_size // 2
-    attenuation = 2.285 * (half - 1) * math.pi * (4 * half_width) + 7.95
-    if attenuation > 50.0:
-        beta = 0.1102 * (attenuation - 8.7)
-    elif attenuation >= 21.0:
-        beta = 0.5842 * (attenuation - 21) ** 0.4 + 0.07886 * (attenuation - 21.0)
-    else:
-        beta = 0.0
-    window = torch.kaiser_window(kernel_size, periodic=False, beta=beta)
-    if kernel_size % 2 == 0:
-        time = torch.arange(-half, half) + 0.5
-    else:
-        time = torch.arange(kernel_size) - half
-    if cutoff == 0:
-        taps = torch.zeros_like(time)
-    else:
-        taps = 2 * cutoff * window * torch.sinc(2 * cutoff * time)
-        taps /= taps.sum()
-    return taps.view(1, 1, kernel_size)
-
-
-def anti_alias_output_length(length: int, up_ratio: int, down_ratio: int) -> int:
-    """Samples out of `anti_alias_activation` for `length` samples in: ceil(length·up / down)."""
-    return -(-length * up_ratio // down_ratio)
-
-
-def upsample1d(x: Tensor, taps: Tensor, ratio: int) -> Tensor:
-    """BigVGAN's UpSample1d on (B, C, T): replicate pad, ratio·conv_transpose1d, crop to T·ratio."""
-    k = taps.numel()
-    pad = k // ratio - 1
-    crop_left = pad * ratio + (k - ratio) // 2
-    crop_right = pad * ratio + (k - ratio + 1) // 2
-    channels = x.shape[1]
-    w = taps.reshape(1, 1, k).to(x.dtype).expand(channels, 1, k)
-    y = ratio * F.conv_transpose1d(F.pad(x, (pad, pad), mode="replicate"), w, stride=ratio,
-                                   groups=channels)
-    return y[..., crop_left: y.shape[-1] - crop_right]
-
-
-def lowpass_downsample1d(x: Tensor, taps: Tensor, ratio: int) -> Tensor:
-    """BigVGAN's LowPassFilter1d (as used by DownSample1d) on (B, C, T): replicate pad, strided conv."""
-    k = taps.numel()
-    pad_left, pad_right = k // 2 - int(k % 2 == 0), k // 2
-    channels = x.shape[1]
-    w = taps.reshape(1, 1, k).to(x.dtype).expand(channels, 1, k)
-    return F.conv1d(F.pad(x, (pad_left, pad_right), mode="replicate"), w, stride=ratio,
-                    groups=channels)
-
 
 def anti_alias_activation(x: Tensor, up_filter: Tensor, down_filter: Tensor, alpha: Tensor,
                           beta: Tensor | None, logscale: bool, up_ratio: int = 2,
@@ -144,9 +89,9 @@ def anti_alias_activation(x: Tensor, up_filter: Tensor, down_filter: Tensor, alp
     """BigVGAN's Activation1d on (B, C, T): upsample → Snake/SnakeBeta (channel axis 1) → low-pass
     and downsample. Arithmetic in fp32 (fp64 for fp64 inputs), output in x's dtype."""
     xc = x.to(compute_dtype(x))
-    u = upsample1d(xc, up_filter, up_ratio)
+    u = filters.upsample1d(xc, up_filter, up_ratio)
     a = snake(u, alpha, beta, 1, logscale)
-    return lowpass_downsample1d(a, down_filter, down_ratio).to(x.dtype)
+    return filters.lowpass_downsample1d(a, down_filter, down_ratio).to(x.dtype)
 
 
 def replicate_pad_adjoint(grad: Tensor, left: int, right: int) -> Tensor:
@@ -174,11 +119,10 @@ def anti_alias_activation_backward(
     xc, g = x.to(dt), grad.to(dt)
     channels, length = x.shape[1], x.shape[-1]
     # forward up to the activation's input (recomputed from x)
-    u = upsample1d(xc, up_filter, up_ratio)
+    u = filters.upsample1d(xc, up_filter, up_ratio)
     # low-pass + downsample, transposed
-    k_down = down_filter.numel()
-    pad_left, pad_right = k_down // 2 - int(k_down % 2 == 0), k_down // 2
-    w_down = down_filter.reshape(1, 1, k_down).to(dt).expand(channels, 1, k_down)
+    pad_left, pad_right = filters.lowpass_padding(down_filter.numel())
+    w_down = filters.depthwise(down_filter, channels, dt)
     d_padded = F.conv_transpose1d(g, w_down, stride=down_ratio, groups=channels)
     padded_length = u.shape[-1] + pad_left + pad_right
     d_padded = F.pad(d_padded, (0, padded_length - d_padded.shape[-1]))
@@ -186,11 +130,8 @@ def anti_alias_activation_backward(
     # Snake / SnakeBeta
     d_u, d_alpha, d_beta = snake_backward(d_act, u, alpha, beta, 1, logscale)
     # upsample, transposed: crop → zero pad, ratio·conv_transpose → ratio·conv, pad → fold
-    k_up = up_filter.numel()
-    pad = k_up // up_ratio - 1
-    crop_left = pad * up_ratio + (k_up - up_ratio) // 2
-    crop_right = pad * up_ratio + (k_up - up_ratio + 1) // 2
-    w_up = up_filter.reshape(1, 1, k_up).to(dt).expand(channels, 1, k_up)
+    pad, crop_left, crop_right = filters.upsample_padding(up_filter.numel(), up_ratio)
+    w_up = filters.depthwise(up_filter, channels, dt)
     d_full = F.pad(up_ratio * d_u, (crop_left, crop_right))
     d_xp = F.conv1d(d_full, w_up, stride=up_ratio, groups=channels)
     dx = replicate_pad_adjoint(d_xp[..., : length + 2 * pad], pad, pad)

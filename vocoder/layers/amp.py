@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from .anti_alias import AntiAliasActivation1d
 from .init import snake_kaiming_normal_
-from .snake import Snake, SnakeBeta
+from .snake import Snake, SnakeBeta, check_impl
 from .weight_norm import remove_weight_norm, weight_norm
 
 ACTIVATIONS = ("snake", "snakebeta")
@@ -21,15 +21,22 @@ BIGVGAN_STD = 0.01
 INITIAL_ALPHA = 1.0  # Snake α (and SnakeBeta β) at initialisation, as BigVGAN's (log 0 when logscale)
 
 
-def amp_activation(activation: str, channels: int, snake_logscale: bool = True) -> AntiAliasActivation1d:
-    """Up ×2 → Snake or SnakeBeta (α = β = 1 at init) → low-pass ↓2: BigVGAN's `Activation1d`."""
+def amp_activation(activation: str, channels: int, snake_logscale: bool = True,
+                   impl: str = "fused") -> AntiAliasActivation1d:
+    """Up ×2 → Snake or SnakeBeta (α = β = 1 at init) → low-pass ↓2: BigVGAN's `Activation1d`,
+    fused or eager (`impl`, see `vocoder.layers.snake.IMPLS`)."""
     if activation == "snake":
-        act = Snake(channels, alpha=INITIAL_ALPHA, logscale=snake_logscale)
+        act = Snake(channels, alpha=INITIAL_ALPHA, logscale=snake_logscale, impl=impl)
     elif activation == "snakebeta":
-        act = SnakeBeta(channels, alpha=INITIAL_ALPHA, beta=INITIAL_ALPHA, logscale=snake_logscale)
+        act = SnakeBeta(channels, alpha=INITIAL_ALPHA, beta=INITIAL_ALPHA, logscale=snake_logscale, impl=impl)
     else:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    return AntiAliasActivation1d(act)
+    return AntiAliasActivation1d(act, impl=impl)
+
+
+def conv_reach(conv: nn.Conv1d) -> float:
+    """One-sided reach of a stride-1 'same' Conv1d, in its own samples: dilation·(kernel − 1)/2."""
+    return conv.dilation[0] * (conv.kernel_size[0] - 1) / 2
 
 
 def init_conv_(conv: nn.Module, init: str) -> nn.Module:
@@ -54,8 +61,9 @@ class _AMPBlock(nn.Module):
     """Shared argument checks and weight-norm removal."""
 
     def __init__(self, channels: int, kernel_size: int, dilation: Sequence[int], activation: str,
-                 init: str) -> None:
+                 init: str, impl: str) -> None:
         super().__init__()
+        check_impl(impl)
         if channels < 1 or kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"need channels >= 1 and an odd kernel_size, got {channels}, {kernel_size}")
         if not dilation or any(int(d) < 1 for d in dilation):
@@ -77,15 +85,17 @@ class _AMPBlock(nn.Module):
 
 
 class AMPBlock1(_AMPBlock):
-    """For each dilation d: x = x + conv(1)(act(conv(d)(act(x)))), all convs weight-normed."""
+    """For each dilation d: x = x + conv(1)(act(conv(d)(act(x)))), all convs weight-normed.
+    `impl`: how the activations run ("fused" or "eager", `vocoder.layers.snake.IMPLS`)."""
 
     def __init__(self, channels: int, kernel_size: int = 3, dilation: Sequence[int] = (1, 3, 5),
-                 activation: str = "snakebeta", snake_logscale: bool = True, init: str = "bigvgan") -> None:
-        super().__init__(channels, kernel_size, dilation, activation, init)
+                 activation: str = "snakebeta", snake_logscale: bool = True, init: str = "bigvgan",
+                 impl: str = "fused") -> None:
+        super().__init__(channels, kernel_size, dilation, activation, init, impl)
         self.convs1 = nn.ModuleList(_dilated_conv(channels, kernel_size, d, init) for d in self.dilation)
         self.convs2 = nn.ModuleList(_dilated_conv(channels, kernel_size, 1, init) for _ in self.dilation)
         self.activations = nn.ModuleList(
-            amp_activation(activation, channels, snake_logscale) for _ in range(2 * len(self.dilation)))
+            amp_activation(activation, channels, snake_logscale, impl) for _ in range(2 * len(self.dilation)))
 
     def forward(self, x: Tensor) -> Tensor:
         for i, (conv1, conv2) in enumerate(zip(self.convs1, self.convs2)):
@@ -94,18 +104,31 @@ class AMPBlock1(_AMPBlock):
             x = xt + x
         return x
 
+    def reach(self) -> float:
+        """One-sided reach of an output sample into the input, in samples: the residual branches in
+        sequence, each act → conv(K, d) → act → conv(K, 1)."""
+        acts = self.activations
+        return sum(acts[2 * i].reach() + conv_reach(c1) + acts[2 * i + 1].reach() + conv_reach(c2)
+                   for i, (c1, c2) in enumerate(zip(self.convs1, self.convs2)))
+
 
 class AMPBlock2(_AMPBlock):
-    """For each dilation d: x = x + conv(d)(act(x)); the lighter block, one conv per dilation."""
+    """For each dilation d: x = x + conv(d)(act(x)); the lighter block, one conv per dilation.
+    `impl`: as for AMPBlock1."""
 
     def __init__(self, channels: int, kernel_size: int = 3, dilation: Sequence[int] = (1, 3, 5),
-                 activation: str = "snakebeta", snake_logscale: bool = True, init: str = "bigvgan") -> None:
-        super().__init__(channels, kernel_size, dilation, activation, init)
+                 activation: str = "snakebeta", snake_logscale: bool = True, init: str = "bigvgan",
+                 impl: str = "fused") -> None:
+        super().__init__(channels, kernel_size, dilation, activation, init, impl)
         self.convs = nn.ModuleList(_dilated_conv(channels, kernel_size, d, init) for d in self.dilation)
         self.activations = nn.ModuleList(
-            amp_activation(activation, channels, snake_logscale) for _ in self.dilation)
+            amp_activation(activation, channels, snake_logscale, impl) for _ in self.dilation)
 
     def forward(self, x: Tensor) -> Tensor:
         for conv, act in zip(self.convs, self.activations):
             x = conv(act(x)) + x
         return x
+
+    def reach(self) -> float:
+        """One-sided reach of an output sample into the input, in samples: act → conv(K, d) per branch."""
+        return sum(act.reach() + conv_reach(conv) for conv, act in zip(self.convs, self.activations))

@@ -33,6 +33,8 @@ class Generator(nn.Module):
     The output is bounded to [-1, 1] by tanh (`use_tanh_at_final`, v1) or a clamp (v2). `init`: see
     `vocoder.layers.amp.INITS` ('kaiming_snake' applies to the convs that follow a Snake).
     `activation_checkpointing` recomputes each AMP block in the backward pass (training only).
+    `impl`: how the anti-aliased activations run, "fused" (the Triton op) or "eager" (BigVGAN's
+    plain-PyTorch chain); a way of running the model, not part of `config`.
     """
 
     def __init__(self, num_mels: int, upsample_rates: Sequence[int], upsample_kernel_sizes: Sequence[int],
@@ -41,7 +43,7 @@ class Generator(nn.Module):
                  resblock_dilation_sizes: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
                  activation: str = "snakebeta", snake_logscale: bool = True, use_tanh_at_final: bool = True,
                  use_bias_at_final: bool = True, activation_checkpointing: bool = False,
-                 init: str = "bigvgan") -> None:
+                 init: str = "bigvgan", impl: str = "fused") -> None:
         super().__init__()
         resblock = str(resblock)
         if resblock not in RESBLOCKS:
@@ -79,18 +81,18 @@ class Generator(nn.Module):
             self.ups.append(nn.ModuleList([weight_norm(up)]))
             ch //= 2
             for k, d in zip(resblock_kernel_sizes, resblock_dilation_sizes):
-                self.resblocks.append(block(ch, k, d, activation, snake_logscale, init))
-        self.activation_post = amp_activation(activation, ch, snake_logscale)
+                self.resblocks.append(block(ch, k, d, activation, snake_logscale, init, impl))
+        self.activation_post = amp_activation(activation, ch, snake_logscale, impl)
         self.conv_post = weight_norm(init_conv_(nn.Conv1d(ch, 1, 7, 1, padding=3, bias=use_bias_at_final), init))
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "Generator":
+    def from_config(cls, config: Mapping[str, Any], impl: str = "fused") -> "Generator":
         """Build from a BigVGAN `config.json` dict or one of vocoder/configs/model/*.yaml; other keys are ignored.
 
         The whole mapping (mel settings included) is kept as `generator.config` for checkpoints.
         """
-        names = set(inspect.signature(cls.__init__).parameters) - {"self"}
-        model = cls(**{k: v for k, v in config.items() if k in names})
+        names = set(inspect.signature(cls.__init__).parameters) - {"self", "impl"}
+        model = cls(**{k: v for k, v in config.items() if k in names}, impl=impl)
         hop = config.get("hop_size")
         if hop is not None and int(hop) != model.hop_length:
             raise ValueError(f"hop_size={hop} but the upsample_rates {list(config['upsample_rates'])} "
