@@ -8,6 +8,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+import vocoder.train  # noqa: F401  (registers discriminator/base and the vocoder_data resolver)
 from vocoder.booleans import parse_bool
 from vocoder.evaluate import EvaluateError
 from vocoder.evaluate import run as evaluate
