@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("--checkpoint", help="a checkpoint path, NVIDIA folder, or Hugging Face hub id")
     model.add_argument("--random-weights", metavar="MODEL", help="a vocoder/configs/model name with random weights")
+    p.add_argument("--mel", default="24khz_100band",
+                   help="with --random-weights: a vocoder/configs/mel name (default 24khz_100band)")
     p.add_argument("--audio", type=Path, help="speech to take the mel from (default: the demo corpus)")
     p.add_argument("--seconds", type=float, default=30.0, help="length of the demo-corpus speech (default 30)")
     p.add_argument("--piece-frames", type=int, default=32, help="mel frames per streamed piece (default 32)")
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             torch.manual_seed(0)
             voc = Vocoder(Generator.from_config(load_config("model", args.random_weights)),
-                          device=args.device, precision=args.precision)
+                          load_config("mel", args.mel), device=args.device, precision=args.precision)
         mel = voc.mel_spectrogram(speech(voc, args.audio, args.seconds))
     except (OSError, ValueError, RuntimeError) as e:
         print(f"stream_long_mel: error: {e}", file=sys.stderr)

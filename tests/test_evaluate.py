@@ -268,7 +268,8 @@ def test_griffin_lim_and_checkpoint_resynthesis_then_score(corpus, tmp_path):
     tiny = yaml.safe_load((ROOT / "vocoder" / "configs" / "model" / "tiny.yaml").read_text())
     torch.manual_seed(0)
     ckpt = tmp_path / "tiny.pt"
-    save_generator(ckpt, Generator.from_config({**tiny, "init": "torch"}))
+    mel = yaml.safe_load((ROOT / "vocoder" / "configs" / "mel" / "24khz_100band.yaml").read_text())
+    save_generator(ckpt, Generator.from_config({**tiny, "init": "torch"}), mel)
     result = run(output=str(tmp_path / "model"), checkpoint=str(ckpt), input=str(ref), metrics=["pesq", "mel_l1"],
                  device="cpu")
     assert result.system == "tiny" and (tmp_path / "model" / "generated" / "kal_007.wav").is_file()

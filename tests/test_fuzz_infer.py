@@ -14,12 +14,14 @@ import soundfile as sf
 import torch
 import yaml
 
+from model_configs import mel_config, model_config
+
 import vocoder.infer as vi
 from vocoder.checkpoint import save_generator
 from vocoder.models import Generator
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = yaml.safe_load((ROOT / "vocoder" / "configs" / "model" / "tiny.yaml").read_text())
+TINY, TINY_MEL = model_config("tiny"), mel_config("tiny")
 SR = 24000
 AS_ROOT = os.geteuid() == 0  # root reads files whatever their permissions
 
@@ -103,7 +105,7 @@ def bad_files(folder: Path) -> dict[str, str | None]:
 def checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_generator(path, Generator.from_config({**TINY, "init": "torch"}))
+    save_generator(path, Generator.from_config({**TINY, "init": "torch"}), TINY_MEL)
     return path
 
 
@@ -174,7 +176,7 @@ BAD_ARGUMENTS = [  # (arguments, what the one error line must say)
     (["progress_every=0"], "progress_every must be a positive integer, got 0"),
     (["channels=both"], "channels must be one of ('mix', 'keep'), got 'both'"),
     (["precision=fp8"], "precision must be one of ('fp32', 'tf32', 'bf16', 'fp16'), got 'fp8'"),
-    (["device=tpu"], "device must be one of ('auto', 'cpu', 'cuda') (or cuda:N), got 'tpu'"),
+    (["device=tpu"], "device must be one of auto, cpu, cuda (or cuda:N), got 'tpu'"),
     (["input=missing"], "input missing does not exist"),
     (["input="], "input must be a path, got ''"),
     (["output="], "output must be a path, got ''"),

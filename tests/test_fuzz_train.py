@@ -107,7 +107,7 @@ BAD_ARGUMENTS = [
     (["train=3"], ["train must be a config group"]),
     (["data.root=/nonexistent"], ["data.root='/nonexistent' is not a folder"]),
     (["data=folder", "data.root=/nonexistent"], ["data.root='/nonexistent' is not a folder"]),
-    (["data.segment_size=1000"], ["data.segment_size must be a positive multiple of model.hop_size=256"]),
+    (["data.segment_size=1000"], ["data.segment_size must be a positive multiple of mel.hop_size=256"]),
     (["train.batch_size=1000"], ["fewer than one batch", "train.batch_size=1000"]),
     # Hydra's own: override grammar, unknown keys, unknown group options
     (["train.batch_size=[1"], ["override 'train.batch_size=[1'"]),
@@ -127,7 +127,7 @@ def test_bad_argument_is_one_line(monkeypatch, capsys, tmp_path, args, expected)
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_cuda_is_one_line(monkeypatch, capsys, tmp_path):
     code, _, err = cli(monkeypatch, capsys, ["+experiment=demo", "train.device=cuda", f"run_dir={tmp_path}"])
-    one_line_error(code, err, "train.device=cuda, but no CUDA device is available")
+    one_line_error(code, err, "train.device=cuda but no CUDA device is available")
 
 
 def test_missing_mandatory_value_is_one_line(monkeypatch, capsys, tmp_path):
@@ -149,7 +149,7 @@ def test_resume_refusals_are_one_line(monkeypatch, capsys, corpus, straight, tmp
     run_dir = Path(shutil.copytree(straight[0], tmp_path / "run"))
     code, _, err = cli(monkeypatch, capsys, [*overrides(corpus, run_dir), "model.upsample_initial_channel=32"])
     one_line_error(code, err, "step_00000004.pt was trained with a different model config (differs in: "
-                              "upsample_initial_channel)", "train.resume=false")
+                              "model.upsample_initial_channel)", "train.resume=false")
     code, _, err = cli(monkeypatch, capsys, [*overrides(corpus, run_dir), "discriminator.mpd_reshapes=[2]"])
     one_line_error(code, err, "different discriminator config (differs in: mpd_reshapes)")
     code, _, err = cli(monkeypatch, capsys, overrides(corpus, run_dir, 3))

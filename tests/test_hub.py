@@ -13,12 +13,14 @@ import pytest
 import torch
 import yaml
 
+from model_configs import flat_config
+
 from vocoder import Vocoder
 from vocoder.hub import HubError, is_hub_id, resolve_checkpoint
 from vocoder.infer import run
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = yaml.safe_load((ROOT / "vocoder" / "configs" / "model" / "tiny.yaml").read_text())
+TINY = flat_config("tiny")  # NVIDIA's config.json: generator and mel keys in one dict
 REPO = "nvidia/bigvgan_tiny_test"
 MAIN, OTHER = "a" * 40, "b" * 40  # commits: refs/main → MAIN, refs/v2 → OTHER
 

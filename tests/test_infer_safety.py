@@ -16,6 +16,8 @@ import soundfile as sf
 import torch
 import yaml
 
+from model_configs import mel_config, model_config
+
 import vocoder.audio.io as audio_io
 from vocoder.atomic import temp_path
 from vocoder.checkpoint import save_generator
@@ -24,7 +26,7 @@ from vocoder.infer_paths import OUTSIDE, InferError, Job, find_inputs, output_pa
 from vocoder.models import Generator
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = yaml.safe_load((ROOT / "vocoder" / "configs" / "model" / "tiny.yaml").read_text())
+TINY, TINY_MEL = model_config("tiny"), mel_config("tiny")
 SR = 24000
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -34,7 +36,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_generator(path, Generator.from_config({**TINY, "init": "torch"}))
+    save_generator(path, Generator.from_config({**TINY, "init": "torch"}), TINY_MEL)
     return path
 
 

@@ -8,13 +8,15 @@ import torch
 import yaml
 from pathlib import Path
 
+from model_configs import mel_config, model_config
+
 from vocoder import Vocoder
 from vocoder.kernels import anti_alias_activation, snake, snake_beta
 from vocoder.layers import AntiAliasActivation1d, Snake, SnakeBeta
 from vocoder.models import Generator
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = yaml.safe_load((ROOT / "vocoder" / "configs" / "model" / "tiny.yaml").read_text())
+TINY, TINY_MEL = model_config("tiny"), mel_config("tiny")
 ALPHA = torch.ones(4)
 FILTER = torch.ones(12) / 12
 CALLS = {
@@ -53,7 +55,7 @@ def test_floating_tensors_still_work(name):
 @pytest.fixture(scope="module")
 def voc() -> Vocoder:
     torch.manual_seed(0)
-    return Vocoder(Generator.from_config({**TINY, "init": "torch"}), device="cpu")
+    return Vocoder(Generator.from_config({**TINY, "init": "torch"}), TINY_MEL, device="cpu")
 
 
 def test_resynthesize_scales_integer_pcm(voc):

@@ -23,7 +23,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def load(group: str, name: str) -> dict:
-    return yaml.safe_load((CONFIGS / group / f"{name}.yaml").read_text())
+    """A config file's own keys (its Hydra `defaults` list left out)."""
+    config = yaml.safe_load((CONFIGS / group / f"{name}.yaml").read_text())
+    config.pop("defaults", None)
+    return config
 
 
 def make_step() -> GanStep:
@@ -32,7 +35,7 @@ def make_step() -> GanStep:
     gen = Generator.from_config(model)
     discs = build_discriminators(load("discriminator", "tiny"), SR)
     # clipping far above the gradient norms, so the gradients left on the parameters are the raw ones
-    return GanStep(gen, discs, MelSpectrogram.from_config(model), MultiScaleMelSpectrogramLoss(SR),
+    return GanStep(gen, discs, MelSpectrogram.from_config(load("mel", "24khz_100band")), MultiScaleMelSpectrogramLoss(SR),
                    learning_rate=1e-3, lr_decay=0.9, clip_grad_norm=1e9)
 
 

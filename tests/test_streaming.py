@@ -9,11 +9,13 @@ import soundfile as sf
 import torch
 import yaml
 
+from model_configs import mel_config, model_config
+
 from vocoder import Vocoder
 from vocoder.models import Generator
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = yaml.safe_load((ROOT / "vocoder" / "configs" / "model" / "tiny.yaml").read_text())
+TINY, TINY_MEL = model_config("tiny"), mel_config("tiny")
 # tiny with one narrow AMP block per stage: a receptive field of 11 frames, a few ms per window
 SMALL = {**TINY, "upsample_initial_channel": 16, "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3]]}
 HOP = 256
@@ -26,7 +28,7 @@ def make_vocoder(config: dict, seed: int = 0, **options) -> Vocoder:
     generator = Generator.from_config({**config, "init": "torch"})
     with torch.no_grad():
         generator.conv_post.parametrizations.weight.original0.mul_(2)  # audible: std ~0.1
-    return Vocoder(generator, device="cpu", **options)
+    return Vocoder(generator, TINY_MEL, device="cpu", **options)
 
 
 @pytest.fixture(scope="module")

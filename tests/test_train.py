@@ -28,6 +28,7 @@ from vocoder.models import build_discriminators
 from vocoder.models.discriminators import DEFAULTS
 from vocoder.training.distributed import setup
 from vocoder.training.loop import TrainOptions
+from vocoder.training.resume import ResumeError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = ROOT / "vocoder" / "data" / "demo"
@@ -186,7 +187,7 @@ def test_freeze_steps_then_the_gan(env, tmp_path, capsys):
     t = trainer(env, tmp_path / "run", "train.freeze_steps=2", "train.max_steps=3")
     d_start = {k: v.detach().clone() for k, v in t.discriminators.named_parameters()}
     seen = []
-    for batch in t.batches():
+    for batch in t.train_batches:
         if t.step == 3:
             break
         seen.append(set(t.train_step(batch["audio"])))
@@ -291,7 +292,7 @@ def test_resume_across_activation_checkpointing(env, trained):
 def test_init_from_starts_a_fresh_run_from_a_generator(env, trained, tmp_path, capsys):
     run_dir, first = trained
     source = tmp_path / "generator.pt"
-    save_generator(source, first.generator, first.config["model"])  # a generator-only checkpoint
+    save_generator(source, first.generator, first.mel.config)  # a generator-only checkpoint
     fresh = trainer(env, tmp_path / "new", "train.max_steps=1")
     started = trainer(env, tmp_path / "run", "train.max_steps=1", f"train.init_from={source}")
     started.initialise(str(source))
@@ -313,7 +314,7 @@ def test_init_from_starts_a_fresh_run_from_a_generator(env, trained, tmp_path, c
 def test_init_from_refuses_another_model(env, trained, tmp_path):
     checkpoint = trained[0] / "checkpoints" / "step_00000002.pt"  # a training checkpoint works too
     other = trainer(env, tmp_path / "run", "model.upsample_initial_channel=32", f"train.init_from={checkpoint}")
-    with pytest.raises(RuntimeError, match=r"another model config \(differs in: upsample_initial_channel\)"):
+    with pytest.raises(ResumeError, match=r"another model config \(differs in: model\.upsample_initial_channel\)"):
         other.fit()
     other.log.close()
 

@@ -79,7 +79,7 @@ def test_resume_mid_epoch_is_bit_identical(env, corpus, tmp_path, workers, valid
     assert_same_tensors(straight.gan.state_dict(), resumed.gan.state_dict(), "optimisers")
     a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "step_00000008.pt")
     b = load_checkpoint(tmp_path / "stopped" / "checkpoints" / "step_00000008.pt")
-    a["config"]["run_dir"] = b["config"]["run_dir"]
+    a["run_config"]["run_dir"] = b["run_config"]["run_dir"]
     assert_same_tensors(a, b, "checkpoint")  # data position, RNG streams and bad files included
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from ..audio import MelSpectrogram
 from ..booleans import parse_bool
 from ..checkpoint import load_model, model_record, read_model_config
 from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
+from ..models.discriminators import with_defaults
 from ..models.generator import Generator
 from ..runtime import check_precision
 from .bad_files import BadFiles
@@ -30,6 +32,16 @@ from .step import GanStep
 
 log = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def _discriminator_settings(run_config: dict) -> dict:
+    """A recorded run config's discriminator settings over the defaults (older runs recorded only the
+    keys their yaml set), or {} when none were recorded."""
+    section = run_config.get("discriminator")
+    if not isinstance(section, dict):
+        return {}
+    # as JSON values, so that a tuple default and a yaml list compare equal
+    return json.loads(json.dumps(with_defaults({k: v for k, v in section.items() if k != "defaults"})))
 
 
 @dataclass
@@ -138,13 +150,15 @@ class Trainer:
         model = model_record(self.generator, self.mel.config)
         keys = [f"{group}.{k}" for group, name in (("model", "generator"), ("mel", "mel"))
                 for k in sorted(set(saved[name]) | set(model[name])) if saved[name].get(k) != model[name].get(k)]
-        saved_run = ckpt.get("run_config") or ckpt.get("config") or {}
-        if isinstance(saved_run, dict) and isinstance(self.run_config, dict):
-            keys += [f"discriminator.{k}" if not k.startswith("discriminator.") else k for k in
-                     config_differences(saved_run.get("discriminator"), self.run_config.get("discriminator"), set())]
         if keys:
             raise ResumeError(f"{path} was trained with a different model config (differs in: "
                               f"{', '.join(keys)}); use another run_dir or train.resume=false")
+        saved_run = ckpt.get("run_config") or ckpt.get("config") or {}
+        if isinstance(saved_run, dict) and isinstance(self.run_config, dict):
+            keys = config_differences(_discriminator_settings(saved_run), _discriminator_settings(self.run_config))
+            if keys:
+                raise ResumeError(f"{path} was trained with a different discriminator config (differs in: "
+                                  f"{', '.join(keys)}); use another run_dir or train.resume=false")
         if int(ckpt["step"]) > self.opt.max_steps:
             raise ResumeError(f"train.max_steps={self.opt.max_steps} is below the step of the newest checkpoint "
                               f"({path} is at step {ckpt['step']}); raise train.max_steps to train on, or use "
