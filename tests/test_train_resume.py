@@ -62,7 +62,7 @@ def assert_same_tensors(a, b, where: str = "") -> int:
     return 0
 
 
-@pytest.mark.parametrize("workers, validation", [(0, ["train.validation_files=1", "train.validation_interval=3"]),
+@pytest.mark.parametrize("workers, validation", [(0, ["train.validation_files=1", "train.validation_interval=5"]),
                                                  (2, ["train.validation_files=0"])])
 def test_resume_mid_epoch_is_bit_identical(env, corpus, tmp_path, workers, validation):
     """8 steps straight vs 4, stopped in the middle of the second epoch, then resumed to 8."""
