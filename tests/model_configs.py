@@ -53,3 +53,15 @@ def compose_train(overrides: list[str], hydra: bool = False):
 def plain_train(overrides: list[str]) -> dict:
     """The resolved train config as `vocoder.train.main` hands it on."""
     return OmegaConf.to_container(compose_train(overrides), resolve=True, throw_on_missing=True)
+
+
+def save_tiny_generator(path: Path, seed: int = 0) -> Path:
+    """A checkpoint of the tiny generator with PyTorch's default init (audible random weights) at `path`."""
+    import torch
+
+    from vocoder.checkpoint import save_generator
+    from vocoder.models import Generator
+
+    torch.manual_seed(seed)
+    save_generator(path, Generator.from_config({**model_config("tiny"), "init": "torch"}), mel_config("tiny"))
+    return path

@@ -12,16 +12,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-import yaml
 
-from model_configs import mel_config, model_config
+from model_configs import save_tiny_generator
 
 import vocoder.infer as vi
-from vocoder.checkpoint import save_generator
-from vocoder.models import Generator
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY, TINY_MEL = model_config("tiny"), mel_config("tiny")
 SR = 24000
 AS_ROOT = os.geteuid() == 0  # root reads files whatever their permissions
 
@@ -103,10 +99,7 @@ def bad_files(folder: Path) -> dict[str, str | None]:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_generator(path, Generator.from_config({**TINY, "init": "torch"}), TINY_MEL)
-    return path
+    return save_tiny_generator(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
 def test_bad_files_one_line_each_exit_1_nothing_else_touched(checkpoint, tmp_path):

@@ -4,7 +4,6 @@ broken links and truncated files are reported (issue 13, "Data loss in vocoder.i
 
 import errno
 import hashlib
-import io
 import os
 import subprocess
 import sys
@@ -14,19 +13,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-import yaml
 
-from model_configs import mel_config, model_config
+from model_configs import save_tiny_generator
 
 import vocoder.audio.io as audio_io
 from vocoder.atomic import temp_path
-from vocoder.checkpoint import save_generator
 from vocoder.infer import run
-from vocoder.infer_paths import OUTSIDE, InferError, Job, find_inputs, output_path, plan_jobs
-from vocoder.models import Generator
+from vocoder.infer_paths import OUTSIDE, InferError, find_inputs, output_path, plan_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY, TINY_MEL = model_config("tiny"), mel_config("tiny")
 SR = 24000
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -34,10 +29,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_generator(path, Generator.from_config({**TINY, "init": "torch"}), TINY_MEL)
-    return path
+    return save_tiny_generator(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
 def mel_file(path: Path, frames: int = 4) -> Path:

@@ -147,9 +147,7 @@ class Trainer:
             return None
         path, ckpt, corrupt = found
         saved = read_model_config(ckpt, str(path))
-        model = model_record(self.generator, self.mel.config)
-        keys = [f"{group}.{k}" for group, name in (("model", "generator"), ("mel", "mel"))
-                for k in sorted(set(saved[name]) | set(model[name])) if saved[name].get(k) != model[name].get(k)]
+        keys = self._model_differences(saved)
         if keys:
             raise ResumeError(f"{path} was trained with a different model config (differs in: "
                               f"{', '.join(keys)}); use another run_dir or train.resume=false")
@@ -183,15 +181,19 @@ class Trainer:
             set_aside_corrupt(corrupt, path)
         return path
 
+    def _model_differences(self, saved: dict) -> list[str]:
+        """`model.K` / `mel.K` keys where a recorded {generator, mel} record differs from this run's."""
+        model = model_record(self.generator, self.mel.config)
+        return [f"{group}.{k}" for group, name in (("model", "generator"), ("mel", "mel"))
+                for k in sorted(set(saved[name]) | set(model[name])) if saved[name].get(k) != model[name].get(k)]
+
     def initialise(self, path: str) -> None:
         """Start a fresh run from the generator weights of `path` (any checkpoint `load_model`
         reads); its generator and mel settings must be the run's. Discriminators, optimisers and
         step start fresh."""
         source, mel = load_model(path)
         saved = {"generator": source.config, "mel": mel}
-        model = model_record(self.generator, self.mel.config)
-        keys = [f"{group}.{k}" for group, name in (("model", "generator"), ("mel", "mel"))
-                for k in sorted(set(saved[name]) | set(model[name])) if saved[name].get(k) != model[name].get(k)]
+        keys = self._model_differences(saved)
         if keys:
             raise ResumeError(f"train.init_from={path} holds a generator of another model config (differs "
                               f"in: {', '.join(keys)}); pick the matching model= and mel= or another checkpoint")
