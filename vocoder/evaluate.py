@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .audio import GriffinLimVocoder, MelSpectrogram
 from .booleans import parse_bool
-from .checkpoint import load_generator
+from .checkpoint import load_model
 from .data.files import AUDIO_SUFFIXES
 from .evaluation import (DEFAULT_MEL, METRICS, FileScores, Pair, PairingError, audio_files, check_metrics, markdown_table,
                          metrics_csv, pair_files, score_files, summary_json)
@@ -32,7 +32,8 @@ from .evaluation.periodicity import PITCH_MODELS
 from .evaluation.report import write_atomic
 from .infer import infer_files
 from .infer_paths import InferError, find_inputs, plan_jobs
-from .vocoder import Vocoder, resolve_device
+from .runtime import resolve_device
+from .vocoder import Vocoder
 
 VOCODERS = ("model", "griffin_lim")
 DEFAULT_RATE = 24000  # with DEFAULT_MEL: BigVGAN-v2 24 kHz's mel, when no mel settings are given
@@ -162,16 +163,13 @@ def run(output: str, reference: str | None = None, generated: str | None = None,
             comparison_mel = voc.mel.to("cpu")
             system = name or (ckpt.parent.name if ckpt.is_file() and ckpt.stem == "bigvgan_generator" else ckpt.stem)
         else:
-            comparison_mel = MelSpectrogram.from_config(load_generator(ckpt, "cpu").config) if ckpt else _mel(mel)
+            comparison_mel = MelSpectrogram.from_config(load_model(ckpt, "cpu")[1]) if ckpt else _mel(mel)
             voc = GriffinLimVocoder(comparison_mel, griffin_lim_iters)
             system = name or "griffin_lim"
         pairs, resynthesis_seconds = _resynthesize(voc, input, out, (ckpt,) if ckpt else ())
     print(f"scoring {len(pairs)} files ({', '.join(chosen)}) at {comparison_mel.sampling_rate} Hz", flush=True)
     scores = score_files(pairs, comparison_mel, chosen, pitch_model=pitch_model, device=dev)
-    settings = {"sampling_rate": comparison_mel.sampling_rate, "n_fft": comparison_mel.n_fft,
-                "num_mels": comparison_mel.num_mels, "hop_size": comparison_mel.hop_size,
-                "win_size": comparison_mel.win_size, "fmin": comparison_mel.fmin, "fmax": comparison_mel.fmax}
-    extra = {"sampling_rate": comparison_mel.sampling_rate, "mel": settings,
+    extra = {"sampling_rate": comparison_mel.sampling_rate, "mel": comparison_mel.config,
              "pitch_model": pitch_model, "failed": scores.failed, "notes": scores.notes,
              "audio_seconds": round(scores.audio_seconds, 3), "scoring_seconds": round(scores.seconds, 3)}
     if resynthesis_seconds is not None:
