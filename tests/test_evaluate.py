@@ -290,3 +290,19 @@ def test_griffin_lim_vocoder_has_the_interface_infer_uses():
     mel = voc.mel_spectrogram(speech(seconds=0.3))
     assert voc.sampling_rate == SR and voc.num_mels == 100 and mel.shape[0] == 100
     assert voc.vocode_many([mel])[0].shape == (mel.shape[-1] * 256,)
+
+
+def test_griffin_lim_with_a_checkpoint_takes_the_checkpoints_mel(tmp_path):
+    """`vocoder=griffin_lim checkpoint=CKPT`: the mel settings recorded in the checkpoint (not its
+    generator arguments) drive Griffin-Lim and the scoring."""
+    import sys
+    sys.path.insert(0, str(ROOT / "tests"))
+    from model_configs import save_tiny_generator
+
+    ckpt = save_tiny_generator(tmp_path / "tiny.pt")
+    result = run(output=str(tmp_path / "gl"), vocoder="griffin_lim", checkpoint=str(ckpt),
+                 input=str(ROOT / "vocoder" / "data" / "demo" / "kal_007.flac"), metrics=["mel_l1"],
+                 griffin_lim_iters=4, device="cpu")
+    assert result.system == "griffin_lim" and result.scores.rows[0]["mel_l1"] < 0.5
+    summary = json.loads((tmp_path / "gl" / "summary.json").read_text())
+    assert summary["mel"]["hop_size"] == 256 and summary["mel"]["num_mels"] == 100
