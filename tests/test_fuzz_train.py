@@ -326,7 +326,9 @@ def test_a_run_killed_while_writing_a_checkpoint_resumes_exactly(env, corpus, st
     assert load_checkpoint(run_dir / "checkpoints" / "step_00000002.pt")["step"] == 2
     capsys.readouterr()
     resumed = fit(env, overrides(corpus, run_dir))
-    assert f"resumed from {run_dir / 'checkpoints' / 'step_00000002.pt'} at step 2" in capsys.readouterr().out
-    assert "step_00000004.pt" in ckpts(run_dir)
+    out = capsys.readouterr().out
+    assert "removed 1 unfinished checkpoint files (0.0 MiB) left by a run that was killed" in out
+    assert f"resumed from {run_dir / 'checkpoints' / 'step_00000002.pt'} at step 2" in out
+    assert ckpts(run_dir) == ["step_00000002.pt", "step_00000004.pt"]  # the temp file is gone
     assert_same_tensors(straight[1].generator.state_dict(), resumed.generator.state_dict(), "generator")
     assert_same_tensors(straight[1].discriminators.state_dict(), resumed.discriminators.state_dict(), "disc")
