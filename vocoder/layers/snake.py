@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..kernels import reference, snake, snake_beta
+from ..kernels.inputs import check_floating
 from .init import CORRECTIONS, snake_correction_scale
 
 # How an activation layer runs. "fused": vocoder.kernels' op (Triton on CUDA, recomputes in
@@ -56,6 +57,7 @@ class _SnakeBase(nn.Module):
 
     def _eager(self, x: Tensor, beta: Tensor | None) -> Tensor:
         """BigVGAN's formula through autograd (impl="eager"), after the checks the fused op makes."""
+        check_floating(x, type(self).__name__)
         if not -x.ndim <= self.dim < x.ndim or x.shape[self.dim] != self.channels:
             raise ValueError(f"{type(self).__name__} with {self.channels} channels on dim={self.dim} "
                              f"got an input of shape {tuple(x.shape)}")
