@@ -1,14 +1,15 @@
 """Weight norm via torch parametrizations (keys `parametrizations.weight.original0/1`) that also loads
-the legacy `weight_g`/`weight_v` layout of NVIDIA's BigVGAN checkpoints, and plain `weight`."""
+the legacy `weight_g`/`weight_v` layout of NVIDIA's BigVGAN checkpoints, and plain `weight`;
+`weight_norm_once` computes every weight of a model once for a training step instead of at each use."""
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import weight_norm as _parametrized_weight_norm
 
 G, V = "parametrizations.weight.original0", "parametrizations.weight.original1"
 LEGACY_G, LEGACY_V = "weight_g", "weight_v"
@@ -44,6 +45,63 @@ def adapt_weight_norm_keys(state_dict: MutableMapping[str, Tensor], prefix: str,
             return
 
 
+class WeightNorm(nn.Module):
+    """The parametrization w = g·v/‖v‖ (g = original0, v = original1, as torch's weight_norm).
+
+    Inside `weight_norm_once` it returns the weight computed on entry for as long as g and v are
+    unchanged, so every use in the step (a discriminator scoring real and generated audio, a
+    checkpointed block recomputed in backward) shares one weight-norm op and its one backward.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.computed: tuple[Tensor, int, int] | None = None  # (weight, g's and v's versions)
+
+    def forward(self, g: Tensor, v: Tensor) -> Tensor:
+        if self.computed is not None:
+            weight, g_version, v_version = self.computed
+            needs_graph = torch.is_grad_enabled() and (g.requires_grad or v.requires_grad)
+            if (g._version, v._version) == (g_version, v_version) and (weight.requires_grad or not needs_graph):
+                return weight
+        return torch._weight_norm(v, g, DIM)
+
+    def right_inverse(self, weight: Tensor) -> tuple[Tensor, Tensor]:
+        return _norm(weight), weight
+
+
+def _parametrizations(modules: tuple[nn.Module, ...]) -> list[tuple[nn.Module, WeightNorm]]:
+    found = {}
+    for root in modules:
+        for module in root.modules():
+            if parametrize.is_parametrized(module, "weight"):
+                for p in module.parametrizations.weight:
+                    if isinstance(p, WeightNorm):
+                        found[id(p)] = (module, p)
+    return list(found.values())
+
+
+@contextmanager
+def weight_norm_once(*modules: nn.Module) -> Iterator[None]:
+    """Compute the weight of every weight-normed layer under `modules` now, and reuse it inside.
+
+    Wrap what uses the weights and the backward through them (a forward + backward, or a
+    checkpointed forward + backward), and leave before the optimiser steps: a weight whose g or v
+    changed in place is computed afresh. Gradients are those of computing it at every use (summed
+    before weight norm's backward instead of after: equal up to rounding).
+    """
+    norms = _parametrizations(modules)
+    try:
+        for module, p in norms:
+            p.computed = None
+            weight = module.weight  # computed here, outside any checkpointed region
+            g, v = module.parametrizations.weight.original0, module.parametrizations.weight.original1
+            p.computed = (weight, g._version, v._version)
+        yield
+    finally:
+        for _, p in norms:
+            p.computed = None
+
+
 def _load_hook(module: nn.Module, state_dict, prefix, *args) -> None:
     adapt_weight_norm_keys(state_dict, prefix, parametrize.is_parametrized(module, "weight"))
 
@@ -53,7 +111,7 @@ def weight_norm(module: nn.Module) -> nn.Module:
 
     The effective weight is unchanged (g = ‖w‖, v = w), so initialise the weight before calling this.
     """
-    _parametrized_weight_norm(module, "weight", dim=DIM)
+    parametrize.register_parametrization(module, "weight", WeightNorm(), unsafe=True)
     if not getattr(module, "_accepts_legacy_weight_norm", False):
         module.register_load_state_dict_pre_hook(_load_hook)
         module._accepts_legacy_weight_norm = True
