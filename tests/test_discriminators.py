@@ -248,3 +248,21 @@ def test_bad_inputs():
         ConstantQTransform(8000, 512, n_bins=9 * 24, bins_per_octave=24)
     with pytest.raises(ValueError, match="one entry per scale"):
         MultiScaleSubbandCQTDiscriminator(24000, hop_lengths=(512,), n_octaves=(9, 9))
+
+
+def test_scores_without_features_and_checkpointed_are_the_same_numbers():
+    """`features=False` gives the same scores and no feature maps; `checkpointing` (recomputing each
+    sub-discriminator in backward) the same scores and gradients, bit for bit."""
+    y, y_hat = _pair(1, 2048)
+    results = []
+    for features, checkpointing in ((True, False), (False, False), (False, True)):
+        torch.manual_seed(0)
+        mrd = MultiResolutionDiscriminator(discriminator_channel_mult=0.25)
+        mrd.checkpointing = checkpointing
+        fake = y_hat.clone().requires_grad_()
+        y_d_rs, y_d_gs, fmap_rs, fmap_gs = mrd(y, fake, features=features)
+        assert (len(fmap_rs), len(fmap_gs)) == ((3, 3) if features else (0, 0))
+        discriminator_loss(y_d_rs, y_d_gs)[0].backward()
+        results.append([*y_d_rs, *y_d_gs, fake.grad, *(p.grad for p in mrd.parameters())])
+    for other in results[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(results[0], other))

@@ -3,7 +3,10 @@
 Submodule and buffer names follow NVIDIA BigVGAN, so its discriminator state dicts load as they are
 (legacy weight-norm keys `weight_g`/`weight_v` are mapped by `vocoder.layers.weight_norm`). Each
 multi-discriminator maps (real, generated) audio of shape (B, 1, T) to BigVGAN's tuple
-(real scores, generated scores, real feature maps, generated feature maps).
+(real scores, generated scores, real feature maps, generated feature maps); `features=False` drops
+the feature maps as each sub-discriminator finishes, and `checkpointing = True` recomputes each
+sub-discriminator in backward (training memory). Leaky ReLUs run in place on the conv outputs, so a
+layer keeps one tensor for backward, not two.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
+from torch.utils.checkpoint import checkpoint
 from torchaudio.transforms import Resample
 
 from ..audio.cqt import ConstantQTransform
@@ -58,25 +62,45 @@ def _check_pair(y: torch.Tensor, y_hat: torch.Tensor) -> None:
             raise ValueError(f"{name} audio must have shape (B, 1, T), got {tuple(t.shape)}")
 
 
-def _score_pair(discriminators: nn.ModuleList, y: torch.Tensor, y_hat: torch.Tensor) -> Outputs:
-    _check_pair(y, y_hat)
-    y_d_rs, y_d_gs, fmap_rs, fmap_gs = [], [], [], []
-    for d in discriminators:
-        score_r, fmap_r = d(y)
-        score_g, fmap_g = d(y_hat)
-        y_d_rs.append(score_r)
-        y_d_gs.append(score_g)
-        fmap_rs.append(fmap_r)
-        fmap_gs.append(fmap_g)
-    return y_d_rs, y_d_gs, fmap_rs, fmap_gs
+def _score_only(d: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return d(x)[0]
 
+
+class _MultiDiscriminator(nn.Module):
+    """Scores (real, generated) with every sub-discriminator in `self.discriminators`."""
+
+    discriminators: nn.ModuleList
+    checkpointing = False  # recompute each sub-discriminator in backward (set by the training step)
+
+    def _score(self, d: nn.Module, x: torch.Tensor, features: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if self.checkpointing and self.training and torch.is_grad_enabled():
+            if features:
+                return checkpoint(d, x, use_reentrant=False)
+            return checkpoint(_score_only, d, x, use_reentrant=False), []
+        score, fmap = d(x)
+        return score, fmap if features else []
+
+    def forward(self, y: torch.Tensor, y_hat: torch.Tensor, features: bool = True) -> Outputs:
+        """(real, generated) (B, 1, T) → (y_d_rs, y_d_gs, fmap_rs, fmap_gs); the feature-map lists
+        are empty with `features=False`."""
+        _check_pair(y, y_hat)
+        y_d_rs, y_d_gs, fmap_rs, fmap_gs = [], [], [], []
+        for d in self.discriminators:
+            score_r, fmap_r = self._score(d, y, features)
+            score_g, fmap_g = self._score(d, y_hat, features)
+            y_d_rs.append(score_r)
+            y_d_gs.append(score_g)
+            if features:
+                fmap_rs.append(fmap_r)
+                fmap_gs.append(fmap_g)
+        return y_d_rs, y_d_gs, fmap_rs, fmap_gs
 
 
 def _conv_stack(x: torch.Tensor, convs: nn.ModuleList, conv_post: nn.Module) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Leaky-ReLU conv layers then the output conv: flattened scores and every layer's feature map."""
     fmap = []
     for conv in convs:
-        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        x = F.leaky_relu(conv(x), LRELU_SLOPE, inplace=True)  # the conv's output is not needed again
         fmap.append(x)
     x = conv_post(x)
     fmap.append(x)
@@ -115,7 +139,7 @@ class DiscriminatorP(nn.Module):
         return _conv_stack(x, self.convs, self.conv_post)
 
 
-class MultiPeriodDiscriminator(nn.Module):
+class MultiPeriodDiscriminator(_MultiDiscriminator):
     """One DiscriminatorP per period (BigVGAN's `mpd_reshapes`)."""
 
     def __init__(
@@ -136,10 +160,6 @@ class MultiPeriodDiscriminator(nn.Module):
         """Build from BigVGAN keys: mpd_reshapes, use_spectral_norm, discriminator_channel_mult."""
         c = with_defaults(config)
         return cls(c["mpd_reshapes"], c["use_spectral_norm"], c["discriminator_channel_mult"])
-
-    def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> Outputs:
-        """(real, generated) (B, 1, T) → (y_d_rs, y_d_gs, fmap_rs, fmap_gs)."""
-        return _score_pair(self.discriminators, y, y_hat)
 
 
 class DiscriminatorR(nn.Module):
@@ -179,7 +199,7 @@ class DiscriminatorR(nn.Module):
         return _conv_stack(x, self.convs, self.conv_post)
 
 
-class MultiResolutionDiscriminator(nn.Module):
+class MultiResolutionDiscriminator(_MultiDiscriminator):
     """One DiscriminatorR per STFT resolution (n_fft, hop_length, win_length) (BigVGAN v1)."""
 
     def __init__(
@@ -205,10 +225,6 @@ class MultiResolutionDiscriminator(nn.Module):
             use_spectral_norm=c["use_spectral_norm"] if spectral is None else spectral,
             discriminator_channel_mult=c["discriminator_channel_mult"] if mult is None else mult,
         )
-
-    def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> Outputs:
-        """(real, generated) (B, 1, T) → (y_d_rs, y_d_gs, fmap_rs, fmap_gs)."""
-        return _score_pair(self.discriminators, y, y_hat)
 
 
 def _same_padding(kernel: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> tuple[int, int]:
@@ -256,7 +272,7 @@ class DiscriminatorCQT(nn.Module):
         square = (kernel[0], kernel[0])
         self.convs.append(weight_norm(nn.Conv2d(in_ch, out_ch, square, padding=_same_padding(square))))
         self.conv_post = weight_norm(nn.Conv2d(out_ch, out_channels, square, padding=_same_padding(square)))
-        self.activation = nn.LeakyReLU(negative_slope=LRELU_SLOPE)
+        self.activation = nn.LeakyReLU(negative_slope=LRELU_SLOPE, inplace=True)
         self.resample = Resample(orig_freq=sampling_rate, new_freq=sampling_rate * 2)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -277,7 +293,7 @@ class DiscriminatorCQT(nn.Module):
         return self.conv_post(z), fmap
 
 
-class MultiScaleSubbandCQTDiscriminator(nn.Module):
+class MultiScaleSubbandCQTDiscriminator(_MultiDiscriminator):
     """BigVGAN v2's multi-scale sub-band CQT discriminator: a DiscriminatorCQT per (hop, octaves, bins/octave).
 
     `options`: DiscriminatorCQT's keyword arguments shared by every scale (filters, max_filters,
@@ -322,10 +338,6 @@ class MultiScaleSubbandCQTDiscriminator(nn.Module):
             dilations=c["cqtd_dilations"], out_channels=c["cqtd_out_channels"],
             normalize_volume=c["cqtd_normalize_volume"],
         )
-
-    def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> Outputs:
-        """(real, generated) (B, 1, T) → (y_d_rs, y_d_gs, fmap_rs, fmap_gs)."""
-        return _score_pair(self.discriminators, y, y_hat)
 
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -130,3 +130,22 @@ def generator_loss(disc_outputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, 
         gen_losses.append(term)
         loss = loss + term
     return loss, gen_losses
+
+
+Scorer = Callable[[torch.Tensor], tuple[torch.Tensor, Sequence[torch.Tensor]]]
+
+
+def sub_discriminator_generator_losses(
+    discriminate: Scorer, real: torch.Tensor, generated: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One sub-discriminator's share of the generator loss: (LS-GAN mean((1 − D(fake))²), feature
+    matching 2 · Σ_layers mean |real − generated|), the real features computed without a graph
+    (they are constants for the generator). Summed over sub-discriminators these are
+    `generator_loss` and `feature_loss` of the whole set."""
+    with torch.no_grad():
+        _, fmap_r = discriminate(real)
+    score, fmap_g = discriminate(generated)
+    fm = 0.0
+    for r, g in zip(fmap_r, fmap_g):
+        fm = fm + torch.mean(torch.abs(r - g))
+    return torch.mean((1 - score) ** 2), fm * 2

@@ -28,7 +28,7 @@ from .option_types import check_types
 from .resume import ResumeError, config_differences, newest_loadable, set_aside_corrupt
 from .rng import rng_state, set_rng_state
 from .run_dir import checkpoint_dir, latest_checkpoint, remove_unfinished, save_step, set_aside
-from .step import GanStep
+from .step import COMPILE_MODES, GanStep
 
 log = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda")
@@ -69,6 +69,8 @@ class TrainOptions:
     device: str = "auto"
     seed: int = 1234
     max_bad_file_fraction: float = 0.01
+    discriminator_checkpointing: bool = False
+    compile: str | None = None
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # train.resume=no must mean no
@@ -95,6 +97,9 @@ class TrainOptions:
             raise ValueError(f"train.device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.freeze_steps < 0:
             raise ValueError(f"train.freeze_steps must be 0 or more, got {self.freeze_steps}")
+        if self.compile not in COMPILE_MODES:
+            modes = ", ".join(str(m) for m in COMPILE_MODES[1:])
+            raise ValueError(f"train.compile must be null or one of {modes}, got {self.compile!r}")
 
 
 class Trainer:
@@ -115,7 +120,9 @@ class Trainer:
                            mel_loss.to(dev), learning_rate=options.learning_rate,
                            adam_betas=tuple(options.adam_betas), lr_decay=options.lr_decay,
                            clip_grad_norm=options.clip_grad_norm, lambda_mel=options.lambda_mel,
-                           precision=options.precision, distributed=env.enabled)
+                           precision=options.precision, distributed=env.enabled,
+                           discriminator_checkpointing=options.discriminator_checkpointing,
+                           compile=options.compile)
         self.generator, self.discriminators, self.mel = self.gan.generator, self.gan.discriminators, self.gan.mel
         self.train_loader, self.val_loader = train_loader, val_loader
         self.train_batches = BatchStream(train_loader, options.seed, env.rank)

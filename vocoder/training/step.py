@@ -5,18 +5,35 @@ alone). The training loop's step, and what `vocoder.bench` times."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.checkpoint import checkpoint
 
-from ..models.losses import discriminator_loss, feature_loss, generator_loss
+from ..layers.weight_norm import weight_norm_once
+from ..models.losses import discriminator_loss, sub_discriminator_generator_losses
 from ..runtime import autocast, check_precision, conv_precision
 
+# torch.compile modes for the generator (None: not compiled); "reduce-overhead" adds CUDA graphs
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune-no-cudagraphs")
 # called with (loss, "generator loss" | "discriminator loss", its parts) before each backward
 FiniteCheck = Callable[[Tensor, str, dict[str, Tensor]], None]
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """`module`'s parameters need no gradient inside (each one's requires_grad restored after)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 class GanStep:
@@ -26,16 +43,30 @@ class GanStep:
     the plain modules stay reachable as `generator` / `discriminators` for state dicts. `precision`:
     a `vocoder.runtime.PRECISIONS` name but fp16 (which needs loss scaling): 'tf32' is PyTorch's
     default on CUDA (TF32 convolutions), 'fp32' IEEE convolutions, 'bf16' autocast.
+
+    Exact economies (the same losses and gradients as BigVGAN's step): every weight-normed weight
+    is computed once per phase (`weight_norm_once`); in the generator update the discriminators'
+    parameters are frozen and the real audio's features are computed without a graph (BigVGAN
+    also backpropagates into the discriminators there and then discards those gradients).
+    Options: `discriminator_checkpointing` recomputes each sub-discriminator in backward (the
+    generator update's feature-matching loss inside the recomputed part); `compile` runs the
+    generator through `torch.compile` with that mode.
     """
 
     def __init__(self, generator: nn.Module, discriminators: Mapping[str, nn.Module], mel: nn.Module,
                  mel_loss: nn.Module, *, learning_rate: float = 1e-4, adam_betas: tuple[float, float] = (0.8, 0.99),
                  lr_decay: float = 0.9999996, clip_grad_norm: float = 500.0, lambda_mel: float = 15.0,
-                 precision: str = "tf32", distributed: bool = False) -> None:
+                 precision: str = "tf32", distributed: bool = False, discriminator_checkpointing: bool = False,
+                 compile: str | None = None) -> None:
         check_precision(precision, training=True)
+        if compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be one of {', '.join(map(str, COMPILE_MODES))}, got {compile!r}")
         self.generator, self.discriminators = generator, nn.ModuleDict(dict(discriminators))
         self.mel, self.mel_loss = mel, mel_loss
         self.clip_grad_norm, self.lambda_mel, self.precision = clip_grad_norm, lambda_mel, precision
+        self.discriminator_checkpointing, self.compile = discriminator_checkpointing, compile
+        for d in self.discriminators.values():
+            d.checkpointing = discriminator_checkpointing
         betas = tuple(adam_betas)
         self.optim_g = torch.optim.AdamW(self.generator.parameters(), learning_rate, betas)
         self.optim_d = torch.optim.AdamW(self.discriminators.parameters(), learning_rate, betas)
@@ -47,6 +78,8 @@ class GanStep:
             ids = [device.index] if device.type == "cuda" else None
             self.g_train = DistributedDataParallel(self.generator, device_ids=ids)
             self.d_train = {k: DistributedDataParallel(d, device_ids=ids) for k, d in self.d_train.items()}
+        if compile is not None:
+            self.g_train = torch.compile(self.g_train, mode=compile, dynamic=False)
 
     def autocast(self) -> AbstractContextManager:
         """Autocast for the models' forward passes (bf16), or nothing."""
@@ -66,28 +99,24 @@ class GanStep:
     def _step(self, wav: Tensor, check: FiniteCheck | None, adversarial: bool) -> dict[str, Tensor]:
         with torch.no_grad():
             mel = self.mel(wav.squeeze(1))
-        with self.autocast():
-            fake = self.g_train(mel)
-        fake = fake[..., : wav.shape[-1]].float()
-        result: dict[str, Tensor] = {}
-        if adversarial:
-            result = self._discriminator_update(wav, fake, check)
-
-        loss_mel = self.mel_loss(wav, fake) * self.lambda_mel
-        loss_g, g_parts = loss_mel, {"mel": loss_mel.detach()}
-        if adversarial:
+        # a compiled generator computes its weights once inside its graph
+        with weight_norm_once(*([] if self.compile else [self.generator])):
             with self.autocast():
-                outs = {name: d(wav, fake) for name, d in self.d_train.items()}
-            for name, (_, fake_out, fmap_real, fmap_fake) in outs.items():
-                adv, _ = generator_loss(fake_out)
-                fm = feature_loss(fmap_real, fmap_fake)
-                g_parts[f"adv_{name}"], g_parts[f"fm_{name}"] = adv.detach(), fm.detach()
-                loss_g = loss_g + adv + fm
-            del outs
-        if check:
-            check(loss_g, "generator loss", g_parts)
-        self.optim_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+                fake = self.g_train(mel)
+            fake = fake[..., : wav.shape[-1]].float()
+            result: dict[str, Tensor] = {}
+            if adversarial:
+                result = self._discriminator_update(wav, fake, check)
+            with ExitStack() as stack:
+                if adversarial:  # the discriminators' gradients here would be discarded: frozen through
+                    # the backward, which recomputes checkpointed sub-discriminators with the same weights
+                    stack.enter_context(frozen(self.discriminators))
+                    stack.enter_context(weight_norm_once(self.discriminators))
+                loss_g, g_parts = self._generator_loss(wav, fake, adversarial)
+                if check:
+                    check(loss_g, "generator loss", g_parts)
+                self.optim_g.zero_grad(set_to_none=True)
+                loss_g.backward()
         grad_g = nn.utils.clip_grad_norm_(self.generator.parameters(), self.clip_grad_norm)
         self.optim_g.step()
         self.sched_g.step()
@@ -99,20 +128,44 @@ class GanStep:
     def _discriminator_update(self, wav: Tensor, fake: Tensor, check: FiniteCheck | None) -> dict[str, Tensor]:
         """One AdamW step of the discriminators on real vs (detached) generated audio."""
         loss_d, d_parts = 0.0, {}
-        with self.autocast():
-            outs = {name: d(wav, fake.detach()) for name, d in self.d_train.items()}
-        for name, (real_out, fake_out, _, _) in outs.items():
-            loss, _, _ = discriminator_loss(real_out, fake_out)
-            d_parts[f"d_{name}"] = loss.detach()
-            loss_d = loss_d + loss
-        del outs
-        if check:
-            check(loss_d, "discriminator loss", d_parts)
-        self.optim_d.zero_grad(set_to_none=True)
-        loss_d.backward()
+        with weight_norm_once(self.discriminators):
+            for name, d in self.d_train.items():
+                with self.autocast():
+                    real_out, fake_out, _, _ = d(wav, fake.detach(), features=False)
+                loss, _, _ = discriminator_loss(real_out, fake_out)
+                d_parts[f"d_{name}"] = loss.detach()
+                loss_d = loss_d + loss
+            if check:
+                check(loss_d, "discriminator loss", d_parts)
+            self.optim_d.zero_grad(set_to_none=True)
+            loss_d.backward()
         grad_d = nn.utils.clip_grad_norm_(self.discriminators.parameters(), self.clip_grad_norm)
         self.optim_d.step()
         return {"loss_d": loss_d.detach(), **d_parts, "grad_norm_d": grad_d}
+
+    def _generator_loss(self, wav: Tensor, fake: Tensor, adversarial: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        """λ·mel loss, plus (adversarial) Σ over sub-discriminators of adversarial + feature-matching terms."""
+        loss_mel = self.mel_loss(wav, fake) * self.lambda_mel
+        loss_g, g_parts = loss_mel, {"mel": loss_mel.detach()}
+        if not adversarial:
+            return loss_g, g_parts
+        for name, multi in self.discriminators.items():
+            adv, fm = 0.0, 0.0
+            for sub in multi.discriminators:
+                if self.discriminator_checkpointing:
+                    a, f = checkpoint(self._sub_losses, sub, wav, fake, use_reentrant=False)
+                else:
+                    a, f = self._sub_losses(sub, wav, fake)
+                adv, fm = adv + a, fm + f
+            g_parts[f"adv_{name}"], g_parts[f"fm_{name}"] = adv.detach(), fm.detach()
+            loss_g = loss_g + adv + fm
+        return loss_g, g_parts
+
+    def _sub_losses(self, sub: nn.Module, wav: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        def discriminate(x: Tensor) -> tuple[Tensor, list[Tensor]]:
+            with self.autocast():
+                return sub(x)
+        return sub_discriminator_generator_losses(discriminate, wav, fake)
 
     def state_dict(self) -> dict:
         return {"optim_g": self.optim_g.state_dict(), "optim_d": self.optim_d.state_dict(),
