@@ -12,7 +12,7 @@ from vocoder.bench import kernels
 from vocoder.bench.__main__ import main
 from vocoder.bench.measure import peak_mib
 from vocoder.bench.saved import SavedTensorLedger
-from vocoder.bench.train import Case, load_config, saved_by_kind
+from vocoder.bench.train import Case, Variant, load_config, saved_by_kind
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 F32 = 4  # bytes
@@ -90,7 +90,7 @@ def test_generator_step_split_by_kind():
     """A weight-normed tiny generator keeps activation inputs, conv inputs and weight-norm weights;
     nothing is filed under the discriminators or the mel loss."""
     case = Case(load_config("model", "tiny"), load_config("mel", "24khz_100band"), load_config("discriminator", "tiny"),
-                checkpointing=False, device=torch.device("cpu"))
+                Variant(fused=True), device=torch.device("cpu"))
     step, params = case.step("generator", batch=1, segment=1024)
     split = saved_by_kind(step, params)
     assert split["saved_activations"] > 0 and split["saved_conv_inputs"] > 0
@@ -149,12 +149,19 @@ def test_kernels_suite(tmp_path, capsys):
 
 
 def test_train_suite(tmp_path, capsys):
+    variants = ("fused", "eager", "eager+ckpt", "fused+ckpt", "fused+dckpt", "fused+wn-each-use")
     _, rows = run_suite(tmp_path, capsys, "train", "--model", "tiny", "--discriminator", "tiny",
-                        "--segments", "2048", "--batch", "1", "--repeats", "1")
+                        "--segments", "2048", "--batch", "1", "--repeats", "1", "--variants", ",".join(variants),
+                        "--profile")
     assert [(r["step"], r["variant"]) for r in rows] == [
-        (step, v) for step in ("generator", "gan (tiny)") for v in ("fused", "eager", "eager+ckpt", "fused+ckpt")]
+        (step, v) for step in ("generator", "gan (tiny)") for v in variants]
+    assert all(r["kernel_ms"] is None and r["step_vs_kernels"] is None for r in rows)  # no profile on the CPU
     gan = {r["variant"]: r for r in rows if r["step"] != "generator"}
     assert gan["fused"]["saved_discriminators"] > 0 and gan["fused"]["saved_mel_loss"] > 0
+    assert gan["fused+dckpt"]["saved_discriminators"] < gan["fused"]["saved_discriminators"] / 2
+    generator = {r["variant"]: r for r in rows if r["step"] == "generator"}
+    # weight norm computed at each use keeps the same weights as computed once
+    assert generator["fused+wn-each-use"]["saved_GiB"] == pytest.approx(generator["fused"]["saved_GiB"])
     # the fused activation keeps less than the eager one, and checkpointing keeps less than either
     assert gan["fused"]["saved_activations"] < gan["eager"]["saved_activations"] / 4
     assert gan["fused+ckpt"]["saved_activations"] < gan["fused"]["saved_activations"]
@@ -170,7 +177,10 @@ def test_infer_suite(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["train", "--model", "nope"], "no model config 'nope'"),
-    (["train", "--steps", "generator,disc"], "unknown --steps/--variants/--precisions value(s): disc"),
+    (["train", "--steps", "generator,disc"], "unknown --steps/--precisions/--activations value(s): disc"),
+    (["train", "--variants", "fused+fast"], "variant 'fused+fast': expected fused or eager followed by +options"),
+    (["train", "--variants", "eager+compile+cudagraphs"], "two modes of one option"),
+    (["infer", "--activations", "cuda"], "unknown --steps/--precisions/--activations value(s): cuda"),
     (["train", "--segments", "8192,x"], "expected comma-separated integers"),
     (["infer", "--precisions", "fp64"], "fp64"),
     (["infer", "--model", "tiny", "--mel", "22khz_80band"], "model.num_mels=100 but mel.num_mels=80"),

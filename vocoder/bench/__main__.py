@@ -55,7 +55,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_names, default=("generator", "gan"),
                    help="train: generator and/or gan, comma-separated")
     p.add_argument("--variants", type=_names, default=("fused", "eager", "eager+ckpt", "fused+ckpt"),
-                   help="train: comma-separated subset of fused, eager, eager+ckpt, fused+ckpt")
+                   help="train: comma-separated; each fused or eager, then +options from ckpt, dckpt, "
+                        "compile, cudagraphs, wn-each-use (e.g. fused+ckpt+dckpt)")
+    p.add_argument("--profile", action="store_true",
+                   help="train: profile one more step: GPU kernel time and count, step time over kernel time")
     p.add_argument("--segments", type=_ints, default=(8192, 32768, 65536, 131072, 262144),
                    help="train: comma-separated segment lengths in samples")
     p.add_argument("--batch", type=int, default=4, help="train: segments per batch")
@@ -63,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
                    help="infer: comma-separated mel lengths in frames")
     p.add_argument("--precisions", type=_names, default=("fp32", "tf32", "bf16"),
                    help="infer: comma-separated subset of fp32, tf32, bf16, fp16")
+    p.add_argument("--activations", type=_names, default=None,
+                   help="infer: comma-separated subset of fused, eager, nvidia (default: all that run here)")
     p.add_argument("--repeats", type=int, default=3, help="train/infer: timed repetitions (median)")
     return p
 
@@ -76,10 +81,15 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"{error} (--device cpu is a smoke run)")
     from . import infer, kernels, train
 
-    bad = ([s for s in args.steps if s not in train.STEPS] + [v for v in args.variants if v not in train.VARIANTS]
-           + [v for v in args.precisions if v not in PRECISIONS])
+    bad = ([s for s in args.steps if s not in train.STEPS] + [v for v in args.precisions if v not in PRECISIONS]
+           + [a for a in args.activations or () if a not in infer.ACTIVATIONS])
     if bad:
-        p.error(f"unknown --steps/--variants/--precisions value(s): {', '.join(bad)}")
+        p.error(f"unknown --steps/--precisions/--activations value(s): {', '.join(bad)}")
+    for variant in args.variants:
+        try:
+            train.Variant.parse(variant)
+        except ValueError as error:
+            p.error(str(error))
     try:
         check_mel_settings(train.load_config("model", args.model), train.load_config("mel", args.mel))
         train.load_config("discriminator", args.discriminator)
@@ -91,11 +101,11 @@ def main(argv: list[str] | None = None) -> None:
         rows = kernels.run(quick=args.quick, device=device)
         kernels.plot(rows, png)
     elif args.suite == "infer":
-        rows = infer.run(args.model, args.frames, args.precisions, args.repeats, device, args.mel)
+        rows = infer.run(args.model, args.frames, args.precisions, args.repeats, device, args.mel, args.activations)
         infer.plot(rows, png)
     else:
         rows = train.run(args.model, args.segments, args.batch, args.repeats, device, args.variants,
-                         args.steps, args.discriminator, args.mel)
+                         args.steps, args.discriminator, args.mel, args.profile)
         gib = torch.cuda.get_device_properties(device).total_memory / 2**30 if device.startswith("cuda") else None
         train.plot(rows, png, gib)
     print(report.write(rows, args.out, args.suite, device))

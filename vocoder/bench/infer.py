@@ -1,8 +1,10 @@
 """Infer suite: generator throughput (kHz of audio generated per second), real-time factor and peak
-memory against mel length, through the `Vocoder` API (chunked, weight norm folded), fused vs eager.
+memory against mel length, through the `Vocoder` API (chunked, weight norm folded), with the fused
+activations, eager ones, and (CUDA, where it builds) NVIDIA BigVGAN's CUDA kernel.
 
-Eager is BigVGAN's plain-PyTorch anti-aliased activation (`Generator(impl="eager")`), with the same
-random weights as the fused model.
+Eager is BigVGAN's plain-PyTorch anti-aliased activation (`Generator(impl="eager")`); "nvidia" swaps
+every anti-aliased activation for NVIDIA's inference kernel (`vocoder.bench.nvidia_anti_alias`); all
+three with the same random weights.
 """
 
 from __future__ import annotations
@@ -17,17 +19,32 @@ from ..vocoder import Vocoder
 from .measure import peak_mib, release, synchronize
 from .train import load_config
 
+ACTIVATIONS = ("fused", "eager", "nvidia")
+
+
+def default_activations(device: str) -> tuple[str, ...]:
+    """fused and eager; NVIDIA's kernel too where it can be built."""
+    from .nvidia_anti_alias import available
+
+    return ACTIVATIONS if torch.device(device).type == "cuda" and available() else ACTIVATIONS[:2]
+
 
 def run(model_name: str = "bigvgan_v2_24khz_100band_256x", frames: tuple[int, ...] = (256, 2048, 16384, 131072),
         precisions: tuple[str, ...] = ("fp32", "tf32", "bf16"), repeats: int = 3, device: str = "cuda",
-        mel_name: str = "24khz_100band") -> list[dict]:
-    """One row per (precision, activations, mel length)."""
+        mel_name: str = "24khz_100band", kinds: tuple[str, ...] | None = None) -> list[dict]:
+    """One row per (precision, activations, mel length); `kinds` from ACTIVATIONS (default: all that run here)."""
+    from .nvidia_anti_alias import use_nvidia_kernel
+
     config, mel_config = load_config("model", model_name), load_config("mel", mel_name)
+    kinds = default_activations(device) if kinds is None else kinds
     rows = []
     for precision in precisions:
-        for impl in ("fused", "eager"):
+        for impl in kinds:
             torch.manual_seed(0)  # the same random weights for every precision and impl
-            voc = Vocoder(Generator.from_config(config, impl=impl), mel_config, device=device, precision=precision)
+            generator = Generator.from_config(config, impl="eager" if impl == "eager" else "fused")
+            voc = Vocoder(generator, mel_config, device=device, precision=precision)
+            if impl == "nvidia":
+                use_nvidia_kernel(voc.generator)
             for n in frames:
                 mel = torch.randn(voc.num_mels, n, device=voc.device)
                 voc(mel)  # warm-up
@@ -48,7 +65,7 @@ def run(model_name: str = "bigvgan_v2_24khz_100band_256x", frames: tuple[int, ..
                              "peak_MiB": peak})
                 release(voc.device)
             used = voc.device
-            del voc  # one model on the device at a time
+            del voc, generator  # one model on the device at a time
             release(used)
     return rows
 

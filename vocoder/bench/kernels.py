@@ -1,4 +1,5 @@
-"""Kernel suite: Snake, SnakeBeta and the anti-aliased activation, fused vs eager vs torch.compile'd eager.
+"""Kernel suite: Snake, SnakeBeta and the anti-aliased activation, fused vs eager vs torch.compile'd eager
+(and, for the anti-aliased forward on CUDA, NVIDIA BigVGAN's CUDA kernel: `vocoder.bench.nvidia_anti_alias`).
 
 Rows are measured side by side in one process on fresh random inputs: forward, backward and
 forward + backward medians; the achieved bandwidth over the bytes the op must move (forward reads x
@@ -26,6 +27,7 @@ QUICK_SHAPES = {"snake": (2, 8, 1000), "snakebeta": (2, 8, 1000), "anti_alias": 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}  # the suite's; op_rows takes any float dtype
 # an op's function of (x, α, β) → y; the anti-aliased op uses BigVGAN's filters and log-scale α, β
 OpFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+FORWARD_ONLY = ("nvidia",)  # implementations without a backward: their backward columns are n/a
 
 
 def _filters(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,8 +35,9 @@ def _filters(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return taps, taps.clone()
 
 
-def implementations(op: str, device: torch.device, compiled: bool = True) -> dict[str, OpFn]:
-    """name → function: the eager reference (plain autograd ops), its torch.compile, and the fused op."""
+def implementations(op: str, device: torch.device, compiled: bool = True, nvidia: bool = False) -> dict[str, OpFn]:
+    """name → function: the eager reference (plain autograd ops), its torch.compile, the fused op, and
+    with `nvidia` (anti-aliased op, CUDA) NVIDIA's CUDA kernel."""
     if op == "anti_alias":
         up, down = _filters(device)
 
@@ -56,6 +59,15 @@ def implementations(op: str, device: torch.device, compiled: bool = True) -> dic
     if compiled:
         impls["compiled"] = torch.compile(eager, fullgraph=True)
     impls["fused"] = fused
+    if nvidia and op == "anti_alias":
+        from .nvidia_anti_alias import nvidia_extension
+
+        kernel = nvidia_extension()
+
+        def theirs(x, a, b):
+            dt = x.dtype
+            return kernel.forward(x.detach().contiguous(), up.to(dt), down.to(dt), a.detach().to(dt), b.detach().to(dt))
+        impls["nvidia"] = theirs
     return impls
 
 
@@ -97,11 +109,14 @@ def op_rows(op: str, shape: tuple[int, ...], dtype: torch.dtype, impls: dict[str
             y = fn(x, a, b)
             return median_ms(lambda: y.backward(g, retain_graph=True), [x, a, b], device)
 
-        times = {"fwd": guarded(lambda: median_ms(forward, device=device)),
-                 "bwd": guarded(backward_ms),
-                 "fwd+bwd": guarded(lambda: median_ms(lambda: fn(x, a, b).backward(g), [x, a, b], device))}
-        peak = guarded(lambda: peak_mib(lambda: fn(x, a, b).backward(g), device))
-        saved = saved_bytes(fn, x, a, b, g)
+        times = {"fwd": guarded(lambda: median_ms(forward, device=device))}
+        peak = saved = None
+        if name not in FORWARD_ONLY:
+            times["bwd"] = guarded(backward_ms)
+            times["fwd+bwd"] = guarded(lambda: median_ms(lambda: fn(x, a, b).backward(g), [x, a, b], device))
+            peak = guarded(lambda: peak_mib(lambda: fn(x, a, b).backward(g), device))
+            saved = saved_bytes(fn, x, a, b, g)
+        times = {part: times.get(part) for part in moved}
         x.grad = a.grad = b.grad = None
         row = {"op": op, "shape": "x".join(map(str, shape)), "dtype": dtype_name, "impl": name}
         for part, ms in times.items():
@@ -110,22 +125,27 @@ def op_rows(op: str, shape: tuple[int, ...], dtype: torch.dtype, impls: dict[str
             row[f"{part}_GBps"] = moved[part] / (ms * 1e-3) / 1e9 if isinstance(ms, float) else ms
         row["copy_GBps"] = bandwidth
         row["peak_vs_x"] = peak * 2**20 / x_bytes if isinstance(peak, float) else peak
-        row["saved_vs_x"] = saved / x_bytes
+        row["saved_vs_x"] = saved / x_bytes if saved is not None else None
         rows.append(row)
         release(device)
     return rows
 
 
 def run(quick: bool = False, device: str = "cuda", ops: tuple[str, ...] = OPS,
-        shapes: dict[str, tuple[int, ...]] | None = None, compiled: bool | None = None) -> list[dict]:
-    """All kernel rows; `quick` uses small shapes. torch.compile is left out on the CPU unless asked."""
+        shapes: dict[str, tuple[int, ...]] | None = None, compiled: bool | None = None,
+        nvidia: bool | None = None) -> list[dict]:
+    """All kernel rows; `quick` uses small shapes. torch.compile is left out on the CPU unless asked;
+    NVIDIA's kernel is in where it can be built (`nvidia_anti_alias.available()`) unless nvidia=False."""
+    from .nvidia_anti_alias import available
+
     dev = torch.device(device)
     shapes = shapes or (QUICK_SHAPES if quick else SHAPES)
     compiled = dev.type == "cuda" if compiled is None else compiled
+    nvidia = dev.type == "cuda" and available() if nvidia is None else nvidia
     bandwidth = copy_bandwidth_gbs(2**26 if quick or dev.type != "cuda" else 2**30, dev)
     rows = []
     for op in ops:
-        impls = implementations(op, dev, compiled)
+        impls = implementations(op, dev, compiled, nvidia)
         for dtype in DTYPES.values():
             rows += op_rows(op, shapes[op], dtype, impls, bandwidth, dev)
     return rows

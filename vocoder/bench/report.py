@@ -38,11 +38,16 @@ def fmt(value: object) -> str:
     return str(value)
 
 
+def columns(rows: list[dict[str, object]]) -> list[str]:
+    """Every key of the rows, in order of first appearance (an out-of-memory row has fewer)."""
+    return list(dict.fromkeys(k for r in rows for k in r))
+
+
 def markdown(rows: list[dict[str, object]]) -> str:
     """Rows (dicts with the same keys) as a markdown table."""
     if not rows:
         return "(no rows)"
-    keys = list(rows[0])
+    keys = columns(rows)
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows]
     return "\n".join(lines)
@@ -57,7 +62,7 @@ def write(rows: list[dict[str, object]], out_dir: Path, name: str, device: str =
     (out_dir / f"{name}.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
     with open(out_dir / f"{name}.csv", "w", newline="") as f:
         if rows:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(f, fieldnames=columns(rows))
             writer.writeheader()
             writer.writerows(rows)
     text = header + "\n\n" + table + "\n"

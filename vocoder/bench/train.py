@@ -1,16 +1,23 @@
 """Train suite: peak memory and step time at long segments, for one generator forward + backward and
 for one full GAN step (discriminator update + generator update with AdamW, `vocoder.training.step`).
 
-Variants: fused activations (as shipped); eager activations (`Generator(impl="eager")`: BigVGAN's
-plain-PyTorch Activation1d, upsample → Snake → low-pass as separate autograd ops, each storing its
-input, what NVIDIA's code trains with); and each with activation checkpointing
+A variant is a base and options joined by '+': base `fused` (the activations as shipped) or `eager`
+(`Generator(impl="eager")`: BigVGAN's plain-PyTorch Activation1d, upsample → Snake → low-pass as
+separate autograd ops, each storing its input, what NVIDIA's code trains with); options `ckpt`
 (`train.activation_checkpointing=true`: every AMP block recomputed in backward, what users do today
-to fit long segments). Out-of-memory is recorded as a result. The GAN step runs at precision tf32
-(float32, cuDNN convolutions in TF32: PyTorch's default, as NVIDIA's training uses).
+to fit long segments), `dckpt` (GAN step: every sub-discriminator recomputed in backward,
+`train.discriminator_checkpointing`), `compile` / `cudagraphs` (the generator through torch.compile,
+default mode / "reduce-overhead", `train.compile`), and `wn-each-use` (generator step: weight norm
+computed at every use instead of once per step, the behaviour before `weight_norm_once`).
+Out-of-memory is recorded as a result. The GAN step runs at precision tf32 (float32, cuDNN
+convolutions in TF32: PyTorch's default, as NVIDIA's training uses).
 
 peak_GiB is everything allocated at the step's peak (weights, gradients, optimiser state, inputs and
 what autograd keeps). The saved_* columns split what autograd keeps at its peak by tensor kind
-(`vocoder.bench.saved`); activation checkpointing's block inputs are not among them.
+(`vocoder.bench.saved`; not for compiled variants, whose graphs autograd's hooks do not see);
+activation checkpointing's block inputs are not among them. With `profile`, one more step runs under
+the torch profiler: kernel_ms is the sum of its GPU kernel (and copy) times, kernels their number,
+and step_vs_kernels the median step time over kernel_ms (1.0: the GPU never waits for the CPU).
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,24 +36,46 @@ from torch.nn.utils.parametrize import ParametrizationList
 
 from ..audio import MelSpectrogram
 from ..layers import AntiAliasActivation1d, Snake, SnakeBeta
+from ..layers.weight_norm import weight_norm_once
 from ..models import Generator, MultiScaleMelSpectrogramLoss, build_discriminators
 from ..models.generator import check_mel_settings
-from ..models.discriminators import (MultiPeriodDiscriminator, MultiResolutionDiscriminator,
-                                     MultiScaleSubbandCQTDiscriminator)
+from ..models.discriminators import (DiscriminatorCQT, DiscriminatorP, DiscriminatorR, MultiPeriodDiscriminator,
+                                     MultiResolutionDiscriminator, MultiScaleSubbandCQTDiscriminator)
 from ..training.step import GanStep
 from .measure import guarded, release, synchronize
 from .saved import SavedTensorLedger
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STEPS = ("generator", "gan")
-VARIANTS = {  # name: (how the activations run, activation checkpointing)
-    "fused": ("fused", False),
-    "eager": ("eager", False),
-    "eager+ckpt": ("eager", True),
-    "fused+ckpt": ("fused", True),
-}
+VARIANTS = ("fused", "eager", "eager+ckpt", "fused+ckpt")  # the default set
+BASES = ("fused", "eager")
+OPTIONS = ("ckpt", "dckpt", "compile", "cudagraphs", "wn-each-use")
 KINDS = ("activations", "conv_inputs", "weight_norm", "discriminators", "mel_loss", "other")
-DISCRIMINATORS = (MultiPeriodDiscriminator, MultiResolutionDiscriminator, MultiScaleSubbandCQTDiscriminator)
+DISCRIMINATORS = (MultiPeriodDiscriminator, MultiResolutionDiscriminator, MultiScaleSubbandCQTDiscriminator,
+                  DiscriminatorP, DiscriminatorR, DiscriminatorCQT)  # the generator update calls the sub-discriminators
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What one variant name switches on."""
+
+    fused: bool
+    checkpointing: bool = False
+    discriminator_checkpointing: bool = False
+    compile: str | None = None  # a torch.compile mode for the generator
+    weight_norm_once: bool = True
+
+    @classmethod
+    def parse(cls, name: str) -> "Variant":
+        base, *options = name.split("+")
+        unknown = [o for o in options if o not in OPTIONS]
+        if base not in BASES or unknown or len(set(options)) != len(options):
+            raise ValueError(f"variant {name!r}: expected {' or '.join(BASES)} followed by +options "
+                             f"from {', '.join(OPTIONS)}")
+        if "compile" in options and "cudagraphs" in options:
+            raise ValueError(f"variant {name!r}: compile and cudagraphs are two modes of one option")
+        mode = "default" if "compile" in options else "reduce-overhead" if "cudagraphs" in options else None
+        return cls(base == "fused", "ckpt" in options, "dckpt" in options, mode, "wn-each-use" not in options)
 
 
 def load_config(group: str, name: str) -> dict:
@@ -77,9 +108,11 @@ def tensor_kind(stack: tuple[nn.Module, ...], tensor: Tensor) -> str:
     return "other"
 
 
-def measure(step: Callable[[], object], device: torch.device, repeats: int) -> tuple[float | None, float]:
-    """(peak GiB allocated during the timed steps, or None on the CPU; median ms), after a warm-up step."""
-    step()  # warm-up: kernels compile, the allocator settles, optimiser state exists
+def measure(step: Callable[[], object], device: torch.device, repeats: int,
+            warmups: int = 1) -> tuple[float | None, float]:
+    """(peak GiB allocated during the timed steps, or None on the CPU; median ms), after warm-up steps."""
+    for _ in range(warmups):  # kernels compile, the allocator settles, optimiser state exists
+        step()
     gc.collect()
     synchronize(device)
     if device.type == "cuda":
@@ -94,6 +127,22 @@ def measure(step: Callable[[], object], device: torch.device, repeats: int) -> t
     return peak, sorted(times)[len(times) // 2]
 
 
+def kernel_time(step: Callable[[], object], device: torch.device) -> dict[str, float | int | None]:
+    """One step under the torch profiler: the sum of its GPU kernel (and copy) times in ms, and their
+    number (None on the CPU)."""
+    if device.type != "cuda":
+        return {"kernel_ms": None, "kernels": None}
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    synchronize(device)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        step()
+        synchronize(device)
+    gpu = [e for e in prof.events() if e.device_type == DeviceType.CUDA]
+    return {"kernel_ms": sum(e.time_range.elapsed_us() for e in gpu) / 1e3, "kernels": len(gpu)}
+
+
 def saved_by_kind(step: Callable[[], object], resident: list[Tensor]) -> dict[str, float]:
     """GiB autograd keeps at its peak during one step: the total and by kind."""
     with SavedTensorLedger(tensor_kind, resident=resident) as ledger:
@@ -105,13 +154,15 @@ def saved_by_kind(step: Callable[[], object], resident: list[Tensor]) -> dict[st
 class Case:
     """The models of one variant and a way to run one step of `kind` on a segment length."""
 
-    def __init__(self, model: dict, mel: dict, discriminator: dict, checkpointing: bool,
-                 device: torch.device, impl: str = "fused") -> None:
+    def __init__(self, model: dict, mel: dict, discriminator: dict, variant: Variant, device: torch.device) -> None:
         check_mel_settings(model, mel)
         torch.manual_seed(0)
-        self.device = device
-        self.generator = Generator.from_config(model, impl=impl).to(device)
-        self.generator.activation_checkpointing = checkpointing
+        self.device, self.variant = device, variant
+        self.generator = Generator.from_config(model, impl="fused" if variant.fused else "eager").to(device)
+        self.generator.activation_checkpointing = variant.checkpointing
+        self.generator_train = self.generator
+        if variant.compile is not None:
+            self.generator_train = torch.compile(self.generator, mode=variant.compile, dynamic=False)
         self.mel = MelSpectrogram.from_config(mel).to(device)
         self.gan: GanStep | None = None
         self.discriminator = discriminator
@@ -121,7 +172,9 @@ class Case:
             rate = self.mel.sampling_rate
             discriminators = {k: d.to(self.device) for k, d in build_discriminators(self.discriminator, rate).items()}
             self.gan = GanStep(self.generator, discriminators, self.mel,
-                               MultiScaleMelSpectrogramLoss(sampling_rate=rate).to(self.device), precision="tf32")
+                               MultiScaleMelSpectrogramLoss(sampling_rate=rate).to(self.device), precision="tf32",
+                               discriminator_checkpointing=self.variant.discriminator_checkpointing,
+                               compile=self.variant.compile)
         return self.gan
 
     def step(self, kind: str, batch: int, segment: int) -> tuple[Callable[[], object], list[Tensor]]:
@@ -130,9 +183,11 @@ class Case:
         if kind == "generator":
             frames = segment // self.mel.hop_size
             mel = torch.randn(batch, self.mel.num_mels, frames, device=self.device, generator=gen)
+            once = self.variant.weight_norm_once and self.variant.compile is None
 
             def generator_step():
-                self.generator(mel).abs().mean().backward()
+                with weight_norm_once(self.generator) if once else nullcontext():
+                    self.generator_train(mel).abs().mean().backward()
                 self.generator.zero_grad(set_to_none=True)
             return generator_step, list(self.generator.parameters())
         gan = self.gan_step()
@@ -141,34 +196,45 @@ class Case:
 
 
 def run(model_name: str = "bigvgan_v2_24khz_100band_256x", segments: tuple[int, ...] = (8192, 32768, 65536, 131072, 262144),
-        batch: int = 4, repeats: int = 3, device: str = "cuda", variants: tuple[str, ...] = tuple(VARIANTS),
-        steps: tuple[str, ...] = STEPS, discriminator: str = "bigvgan_v1", mel_name: str = "24khz_100band") -> list[dict]:
+        batch: int = 4, repeats: int = 3, device: str = "cuda", variants: tuple[str, ...] = VARIANTS,
+        steps: tuple[str, ...] = STEPS, discriminator: str = "bigvgan_v1", mel_name: str = "24khz_100band",
+        profile: bool = False) -> list[dict]:
     """One row per (step, variant, segment)."""
     dev = torch.device(device)
     model, mel = load_config("model", model_name), load_config("mel", mel_name)
     disc = load_config("discriminator", discriminator)
     return [row for kind in steps for variant in variants
             for row in variant_rows(model_name, model, mel, discriminator, disc, kind, variant, segments, batch,
-                                    repeats, dev)]
+                                    repeats, dev, profile)]
 
 
 def variant_rows(model_name: str, model: dict, mel: dict, disc_name: str, disc: dict, kind: str, variant: str,
-                 segments: tuple[int, ...], batch: int, repeats: int, device: torch.device) -> list[dict]:
+                 segments: tuple[int, ...], batch: int, repeats: int, device: torch.device,
+                 profile: bool = False) -> list[dict]:
     """The rows of one step kind and variant, shortest segment first, on one set of models."""
-    impl, ckpt = VARIANTS[variant]
-    case = Case(model, mel, disc, ckpt, device, impl)
+    v = Variant.parse(variant)
+    case = Case(model, mel, disc, v, device)
     rows = []
     for segment in segments:
         def measured() -> dict:
             step, params = case.step(kind, batch, segment)
-            peak, ms = measure(step, device, repeats)
-            return {"peak_GiB": peak, "step_ms": ms, **saved_by_kind(step, params)}
+            # CUDA graphs are recorded on the third call of a shape
+            peak, ms = measure(step, device, repeats, warmups=3 if v.compile else 1)
+            result = {"peak_GiB": peak, "step_ms": ms}
+            if profile:
+                result.update(kernel_time(step, device))
+                result["step_vs_kernels"] = ms / result["kernel_ms"] if result["kernel_ms"] else None
+            if v.compile is None:
+                result.update(saved_by_kind(step, params))
+            return result
 
         result = guarded(measured)
         rows.append({"model": model_name, "step": kind if kind == "generator" else f"gan ({disc_name})",
                      "segment": segment, "batch": batch, "variant": variant,
                      **(result if isinstance(result, dict) else {"peak_GiB": "OOM", "step_ms": "OOM"})})
         release(device)
+    if v.compile is not None:
+        torch._dynamo.reset()  # compiled graphs (and CUDA-graph pools) go with the case
     return rows
 
 
