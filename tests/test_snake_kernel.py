@@ -5,8 +5,10 @@ import zlib
 import pytest
 import torch
 from numerics import PARAM_GRAD_TOL, VALUE_TOL, rel_err
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from vocoder.kernels import SnakeTiles, reference, snake, snake_beta
+from vocoder.kernels import SnakeTiles, anti_alias_activation, reference, snake, snake_beta
+from vocoder.kernels.filters import kaiser_sinc_filter1d
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 
@@ -237,3 +239,39 @@ def test_real_sizes_on_gpu(shape, dim, dtype):
     y64, dx64, da64, db64 = oracle(x, alpha, beta, dim, True, grad)
     assert rel_err(y, y64) < VALUE_TOL[dtype] and rel_err(x.grad, dx64) < VALUE_TOL[dtype]
     assert rel_err(alpha.grad, da64) < PARAM_GRAD_TOL and rel_err(beta.grad, db64) < PARAM_GRAD_TOL
+
+
+class _AtenOps(TorchDispatchMode):
+    """The aten ops that run inside the block."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+# what a fused backward may run besides its Triton kernels: allocations and views (and, under
+# Triton's interpreter, its copies of the arguments), and the one reduction of the partial sums
+NO_COMPUTE = {"empty", "empty_like", "new_empty", "empty_strided", "view", "permute", "unbind", "as_strided",
+              "set_", "copy_", "detach", "alias"}
+
+
+@pytest.mark.parametrize("op", ["snake", "anti_alias"])
+@pytest.mark.parametrize("logscale", [False, True], ids=["linear", "log"])
+def test_backward_turns_partial_sums_into_parameter_gradients_in_one_reduction(triton_device, op, logscale):
+    """The per-channel reduction and the closed form of dα, dβ were a dozen small torch ops per
+    backward (a launch each on the GPU); now one reduction and one small kernel."""
+    gen = torch.Generator().manual_seed(3)
+    x = (3 * torch.randn(2, 3, 700, generator=gen)).to(triton_device).requires_grad_()
+    alpha, beta = ((0.5 + torch.rand(3, generator=gen)).to(triton_device).requires_grad_() for _ in range(2))
+    taps = kaiser_sinc_filter1d(0.25, 0.3, 12).to(triton_device)
+    y = snake_beta(x, alpha, beta, logscale=logscale) if op == "snake" else anti_alias_activation(
+        x, taps, taps, alpha, beta, logscale)
+    grad = torch.randn_like(y)
+    with _AtenOps() as seen:
+        torch.autograd.grad(y, (x, alpha, beta), grad)
+    compute = [o for o in seen.ops if o not in NO_COMPUTE]
+    assert compute == ["sum"], compute

@@ -49,7 +49,7 @@ from . import filters, reference
 from .inputs import check_floating
 from .backend import eager_dispatch, runs_fused
 from .polyphase import gathered_sum, span, stencil, store_windows, windows
-from .snake_params import channel_params, parameter_grads
+from .snake_params import channel_params, parameter_grads, partial_sums
 from .tiles import AntiAliasTiles, as_ints
 
 MAX_KERNEL = 32  # longest even filter the fused kernels accept (its halo fits the default window)
@@ -211,15 +211,14 @@ def _launch_backward(grad: Tensor, x: Tensor, up_filter: Tensor, down_filter: Te
     fu, fd = up_filter.reshape(-1).contiguous(), down_filter.reshape(-1).contiguous()
     alpha, b = alpha.contiguous(), (alpha if beta is None else beta).contiguous()
     if dx.numel() == 0:
-        zeros = torch.zeros(C, dtype=torch.float32, device=x.device)
-        return (dx, *parameter_grads(zeros, zeros, alpha, beta, logscale))
+        return (dx, *parameter_grads(partial_sums(0, C, 0, x.device), alpha, beta, logscale))
     per_program, meta = _geometry(tiles, fu.numel(), fd.numel(), backward=True)
     n_tiles = triton.cdiv(T, per_program)
-    p_arg = torch.empty((B, C, n_tiles), dtype=torch.float32, device=x.device)
-    p_den = torch.empty_like(p_arg)
+    partials = partial_sums(B, C, n_tiles, x.device)
+    p_arg, p_den = partials
     _aa_bwd[(B * C * n_tiles,)](grad, x, dx, fu, fd, alpha, b, p_arg, p_den, C, T, n_tiles,
                                 HAS_BETA=beta is not None, LOGSCALE=logscale, **meta)
-    return (dx, *parameter_grads(p_arg.sum((0, 2)), p_den.sum((0, 2)), alpha, beta, logscale))
+    return (dx, *parameter_grads(partials, alpha, beta, logscale))
 
 
 # ---------------------------------------------------------------- which path runs

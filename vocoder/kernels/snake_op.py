@@ -20,7 +20,7 @@ from . import reference
 from .backend import eager_dispatch, runs_fused
 from .inputs import check_floating
 from .layout import channel_layout, dense_like, restore, write_target
-from .snake_params import channel_params, parameter_grads
+from .snake_params import channel_params, parameter_grads, partial_sums
 from .tiles import SnakeTiles, as_ints
 
 _DEFAULT_TILES = as_ints(SnakeTiles())
@@ -154,27 +154,24 @@ def _launch_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta: Optional[Tens
     gd = dense_like(grad, layout)
     xd, O, C, I = layout.dense, layout.outer, layout.channels, layout.inner
     if xd.numel() == 0:
-        zeros = torch.zeros(C, dtype=torch.float32, device=x.device)
-        return (dx, *parameter_grads(zeros, zeros, alpha, beta, logscale))
+        return (dx, *parameter_grads(partial_sums(0, C, 0, x.device), alpha, beta, logscale))
     if I >= tiles.rows_min_inner:
         block, warps = tiles.backward_tile(x.dtype)
         n_blocks = triton.cdiv(I, block)
-        p_arg = torch.empty((O, C, n_blocks), dtype=torch.float32, device=x.device)
-        p_den = torch.empty_like(p_arg)
+        partials = partial_sums(O, C, n_blocks, x.device)
+        p_arg, p_den = partials
         _snake_bwd_rows[(O * C * n_blocks,)](gd, xd, target, alpha, b, p_arg, p_den, C, I, n_blocks,
                                              **flags, BLOCK=block, num_warps=warps)
-        sum_arg, sum_den = p_arg.sum((0, 2)), p_den.sum((0, 2))
     else:
         n_row_blocks = triton.cdiv(O, tiles.column_rows)
-        p_arg = torch.empty((n_row_blocks, C, I), dtype=torch.float32, device=x.device)
-        p_den = torch.empty_like(p_arg)
+        partials = partial_sums(n_row_blocks, C, I, x.device)
+        p_arg, p_den = partials
         grid = (triton.cdiv(C * I, tiles.column_width), n_row_blocks)
         _snake_bwd_cols[grid](gd, xd, target, alpha, b, p_arg, p_den, O, C * I, I, **flags,
                               BLOCK_O=tiles.column_rows, BLOCK_K=tiles.column_width, num_warps=4)
-        sum_arg, sum_den = p_arg.sum((0, 2)), p_den.sum((0, 2))
     if not in_place:
         dx.copy_(restore(target, layout))
-    return (dx, *parameter_grads(sum_arg, sum_den, alpha, beta, logscale))
+    return (dx, *parameter_grads(partials, alpha, beta, logscale))
 
 
 # ---------------------------------------------------------------- torch.library registration
