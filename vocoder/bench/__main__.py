@@ -68,6 +68,9 @@ def parser() -> argparse.ArgumentParser:
                    help="infer: comma-separated subset of fp32, tf32, bf16, fp16")
     p.add_argument("--activations", type=_names, default=None,
                    help="infer: comma-separated subset of fused, eager, nvidia (default: all that run here)")
+    p.add_argument("--cudnn-benchmark", action="store_true",
+                   help="let cuDNN time its convolution algorithms for each new shape and keep the fastest "
+                        "(torch.backends.cudnn.benchmark; train.cudnn_benchmark, infer's cudnn_benchmark=)")
     p.add_argument("--repeats", type=int, default=3, help="train/infer: timed repetitions (median)")
     return p
 
@@ -96,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         p.error(str(error))
     args.out.mkdir(parents=True, exist_ok=True)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     png = args.out / f"{args.suite}.png"
     if args.suite == "kernels":
         rows = kernels.run(quick=args.quick, device=device)
@@ -108,6 +112,9 @@ def main(argv: list[str] | None = None) -> None:
                          args.steps, args.discriminator, args.mel, args.profile)
         gib = torch.cuda.get_device_properties(device).total_memory / 2**30 if device.startswith("cuda") else None
         train.plot(rows, png, gib)
+    if args.cudnn_benchmark:
+        for row in rows:
+            row["cudnn_benchmark"] = True
     print(report.write(rows, args.out, args.suite, device))
 
 
