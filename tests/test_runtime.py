@@ -4,7 +4,7 @@ the benchmarks; errors name the argument."""
 import pytest
 import torch
 
-from vocoder.runtime import PRECISIONS, autocast, check_precision, conv_precision, resolve_device
+from vocoder.runtime import PRECISIONS, autocast, check_precision, conv_precision, resolve_device, set_cudnn_benchmark
 from vocoder.training.loop import TrainOptions
 from vocoder.training.step import GanStep
 
@@ -58,3 +58,31 @@ def test_autocast_and_conv_precision_on_the_cpu():
     for name in ("fp32", "tf32"):
         with autocast(name, torch.device("cpu")), conv_precision(name, torch.device("cpu")):
             assert (a @ a).dtype == torch.float32
+
+
+@pytest.fixture
+def cudnn_benchmark_restored():
+    before = torch.backends.cudnn.benchmark
+    yield
+    torch.backends.cudnn.benchmark = before
+
+
+def test_cudnn_benchmark_is_an_option_of_training_and_inference(cudnn_benchmark_restored, tmp_path):
+    """train.cudnn_benchmark (default on: fixed segment shapes) and infer's cudnn_benchmark= (default off)
+    set torch.backends.cudnn.benchmark; a value that is no boolean names its argument."""
+    from model_configs import model_config, save_tiny_generator
+
+    from vocoder.infer import run
+
+    assert TrainOptions().cudnn_benchmark is True and TrainOptions(cudnn_benchmark="no").cudnn_benchmark is False
+    with pytest.raises(ValueError, match="train.cudnn_benchmark"):
+        TrainOptions(cudnn_benchmark="sometimes")
+    for enabled in (True, False):
+        set_cudnn_benchmark(enabled)
+        assert torch.backends.cudnn.benchmark is enabled
+    ckpt = save_tiny_generator(tmp_path / "g.pt")
+    torch.save(torch.randn(model_config("tiny")["num_mels"], 6), tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="cudnn_benchmark"):
+        run(str(ckpt), str(tmp_path / "x.pt"), str(tmp_path / "out"), cudnn_benchmark="sometimes")
+    run(str(ckpt), str(tmp_path / "x.pt"), str(tmp_path / "out"), device="cpu", cudnn_benchmark=True)
+    assert torch.backends.cudnn.benchmark is True

@@ -38,6 +38,7 @@ from .checkpoint import load_error
 from .data.files import AUDIO_SUFFIXES
 from .infer_paths import MEL_SUFFIXES, InferError, Job, find_inputs, plan_jobs
 from .vocoder import PRECISIONS, Vocoder, check_mel, resolve_device
+from .runtime import set_cudnn_benchmark
 
 CHANNELS = ("mix", "keep")
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # a write failing so stops the run: the next ones would fail too
@@ -276,12 +277,13 @@ def _remove_orphans(jobs: list[Job]) -> None:
 def run(checkpoint: str, input: str, output: str, device: str = "auto", precision: str = "fp32",
         overwrite: bool | str = False, channels: str = "mix", chunk_frames: int = 1024,
         overlap_frames: int | None = None, batch_size: int = 8, progress_every: int = 1,
-        revision: str | None = None) -> Summary:
+        revision: str | None = None, cudnn_benchmark: bool | str = False) -> Summary:
     """The whole command from plain values: check the arguments, find the inputs, plan and check the
     outputs (refusals, a writable output folder), load the model (a path, or a hub id at `revision`:
     `vocoder.hub`), infer, print the summary.
     Everything that can be checked before vocoding is, so a mistake costs no work."""
     overwrite = parse_bool(overwrite, "overwrite")
+    set_cudnn_benchmark(parse_bool(cudnn_benchmark, "cudnn_benchmark"))
     if channels not in CHANNELS:
         raise InferError(f"channels must be one of {CHANNELS}, got {channels!r}")
     if precision not in PRECISIONS:

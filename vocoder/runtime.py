@@ -45,6 +45,13 @@ def check_precision(precision: str, name: str = "precision", training: bool = Fa
         raise ValueError(f"{name}=fp16 is not supported for training (it needs loss scaling); use bf16")
 
 
+def set_cudnn_benchmark(enabled: bool) -> None:
+    """cuDNN times its convolution algorithms for each new input shape and keeps the fastest
+    (torch.backends.cudnn.benchmark): a one-off cost per shape that fixed-size training segments
+    and inference windows repay; the choice may differ between runs, so results may differ by rounding."""
+    torch.backends.cudnn.benchmark = bool(enabled)
+
+
 @contextlib.contextmanager
 def conv_precision(precision: str, device: torch.device) -> Iterator[None]:
     """cuDNN's float32 convolutions as `precision` asks ('fp32': IEEE, 'tf32': TF32) for a block, forward

@@ -19,7 +19,7 @@ from ..checkpoint import load_model, model_record, read_model_config
 from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
 from ..models.discriminators import with_defaults
 from ..models.generator import Generator
-from ..runtime import check_precision
+from ..runtime import check_precision, set_cudnn_benchmark
 from .bad_files import BadFiles
 from .batches import BatchStream
 from .distributed import Distributed, all_finite, gather_new
@@ -71,6 +71,7 @@ class TrainOptions:
     max_bad_file_fraction: float = 0.01
     discriminator_checkpointing: bool = False
     compile: str | None = None
+    cudnn_benchmark: bool = True
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # train.resume=no must mean no
@@ -115,6 +116,7 @@ class Trainer:
                  options: TrainOptions, run_dir: Path, env: Distributed, run_config: dict | None = None) -> None:
         self.opt, self.run_dir, self.run_config, self.env = options, Path(run_dir), run_config, env
         generator.activation_checkpointing = options.activation_checkpointing
+        set_cudnn_benchmark(options.cudnn_benchmark)
         dev = env.device
         self.gan = GanStep(generator.to(dev), {k: d.to(dev) for k, d in discriminators.items()}, mel.to(dev),
                            mel_loss.to(dev), learning_rate=options.learning_rate,
