@@ -205,6 +205,14 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     `path`: our checkpoint (`save_generator`), a training checkpoint (`step_N.pt`), NVIDIA's
     `bigvgan_generator.pt` with its `config.json` beside it, or a folder holding both.
     """
+    generator, mel, _ = load_model_keys(path, device)
+    return generator, mel
+
+
+def load_model_keys(path: str | os.PathLike,
+                    device: str | torch.device = "cpu") -> tuple[Generator, dict[str, Any], list[str]]:
+    """`load_model`, plus the generator's state-dict keys as the file holds them, in its order (the
+    order of an optimiser state saved with it, as NVIDIA's release does: see vocoder.training.init_from)."""
     weights, beside = _locate(Path(path))
     state = load_checkpoint(weights, "cpu")
     if not isinstance(state.get("generator"), Mapping):
@@ -218,7 +226,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     state_dict = adapt_state_dict(generator, state["generator"])
     check_state_dict(generator, state_dict, str(weights))
     generator.load_state_dict(state_dict)
-    return generator.to(device), record["mel"]
+    return generator.to(device), record["mel"], list(state["generator"])
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:

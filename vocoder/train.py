@@ -30,6 +30,7 @@ from .models.generator import check_mel_settings
 from .models.losses import MultiScaleMelSpectrogramLoss
 from .training.bad_files import TooManyBadFiles
 from .training.distributed import Distributed, cleanup, setup
+from .training.init_from import read_init_source, run_settings
 from .training.loop import Trainer, TrainOptions
 from .training.resume import ResumeError
 from .training.rng import seed_all
@@ -44,6 +45,10 @@ USER_ERRORS = (ValueError, OSError, CheckpointError, ResumeError, TooManyBadFile
 OmegaConf.register_new_resolver("vocoder_data", lambda name: str(DATA_DIR / name), replace=True)
 # `discriminator/base`: the discriminators' defaults, which the group's files extend (written once, in Python)
 ConfigStore.instance().store(group="discriminator", name="base", node=DISCRIMINATOR_DEFAULTS)
+# `model=from_checkpoint` (and mel=, discriminator=): no settings of its own, the train.init_from
+# checkpoint's (what +experiment=finetune picks)
+for _group in ("model", "mel", "discriminator"):
+    ConfigStore.instance().store(group=_group, name="from_checkpoint", node={})
 
 
 def data_files(data: dict) -> tuple[list[Path], list[Path]]:
@@ -95,8 +100,12 @@ def build_trainer(cfg: dict, env: Distributed) -> Trainer:
     unknown = sorted(set(cfg["train"]) - known)
     if unknown:
         raise ValueError(f"train.{unknown[0]} is not a training option (they are: {', '.join(sorted(known))})")
-    check_mel_settings(cfg["model"], cfg["mel"])
     options = TrainOptions(**cfg["train"])
+    init = None
+    if options.init_from:  # the checkpoint's model, mel and discriminator settings become the run's
+        init = read_init_source(options.init_from)
+        cfg = {**cfg, **run_settings(cfg, init)}
+    check_mel_settings(cfg["model"], cfg["mel"])
     mel = MelSpectrogram.from_config(cfg["mel"])
     train_loader, val_loader = loaders(cfg, env)  # data problems first, before building large models
     seed_all(options.seed + env.rank)
@@ -107,7 +116,7 @@ def build_trainer(cfg: dict, env: Distributed) -> Trainer:
         raise ValueError(f"the model or discriminator config does not describe a model: {err!r}") from err
     mel_loss = MultiScaleMelSpectrogramLoss(sampling_rate=mel.sampling_rate)
     return Trainer(generator, discriminators, mel, mel_loss, train_loader, val_loader, options,
-                   Path(cfg["run_dir"]), env, run_config=cfg)
+                   Path(cfg["run_dir"]), env, run_config=cfg, init=init)
 
 
 def _run(plain: dict) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,33 +14,24 @@ from torch.utils.data import DataLoader
 
 from ..audio import MelSpectrogram
 from ..booleans import parse_bool
-from ..checkpoint import load_model, model_record, read_model_config
+from ..checkpoint import model_record, read_model_config
 from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
-from ..models.discriminators import with_defaults
 from ..models.generator import Generator
 from ..runtime import check_precision, set_cudnn_benchmark
 from .bad_files import BadFiles
 from .batches import BatchStream
 from .distributed import Distributed, all_finite, gather_new
+from .init_from import SCHEDULES, InitSource, load_into, read_init_source
 from .logger import RunLogger
 from .option_types import check_types
-from .resume import ResumeError, config_differences, newest_loadable, set_aside_corrupt
+from .resume import ResumeError, config_differences, discriminator_settings, newest_loadable, set_aside_corrupt
 from .rng import rng_state, set_rng_state
 from .run_dir import checkpoint_dir, latest_checkpoint, remove_unfinished, save_step, set_aside
 from .step import COMPILE_MODES, GanStep
+from .trainable import TRAINABLE, set_trainable
 
 log = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def _discriminator_settings(run_config: dict) -> dict:
-    """A recorded run config's discriminator settings over the defaults (older runs recorded only the
-    keys their yaml set), or {} when none were recorded."""
-    section = run_config.get("discriminator")
-    if not isinstance(section, dict):
-        return {}
-    # as JSON values, so that a tuple default and a yaml list compare equal
-    return json.loads(json.dumps(with_defaults({k: v for k, v in section.items() if k != "defaults"})))
 
 
 @dataclass
@@ -59,6 +49,9 @@ class TrainOptions:
     lambda_mel: float = 15.0
     freeze_steps: int = 0
     init_from: str | None = None
+    init_schedule: str = "restart"
+    trainable: str = "all"
+    freeze_stages: int = 0
     log_interval: int = 10
     checkpoint_interval: int = 1000
     validation_interval: int = 1000
@@ -98,6 +91,10 @@ class TrainOptions:
             raise ValueError(f"train.device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.freeze_steps < 0:
             raise ValueError(f"train.freeze_steps must be 0 or more, got {self.freeze_steps}")
+        if self.init_schedule not in SCHEDULES:
+            raise ValueError(f"train.init_schedule must be one of {', '.join(SCHEDULES)}, got {self.init_schedule!r}")
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"train.trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
         if self.compile not in COMPILE_MODES:
             modes = ", ".join(str(m) for m in COMPILE_MODES[1:])
             raise ValueError(f"train.compile must be null or one of {modes}, got {self.compile!r}")
@@ -113,10 +110,14 @@ class Trainer:
 
     def __init__(self, generator: Generator, discriminators: dict[str, nn.Module], mel: MelSpectrogram,
                  mel_loss: nn.Module, train_loader: DataLoader, val_loader: DataLoader | None,
-                 options: TrainOptions, run_dir: Path, env: Distributed, run_config: dict | None = None) -> None:
+                 options: TrainOptions, run_dir: Path, env: Distributed, run_config: dict | None = None,
+                 init: InitSource | None = None) -> None:
         self.opt, self.run_dir, self.run_config, self.env = options, Path(run_dir), run_config, env
+        self.init = init  # what train.init_from holds, read already (vocoder.train took its settings)
         generator.activation_checkpointing = options.activation_checkpointing
         set_cudnn_benchmark(options.cudnn_benchmark)
+        # before DDP wraps the generator: it registers the parameters that need a gradient
+        self.trained_params = set_trainable(generator, options.trainable, options.freeze_stages)
         dev = env.device
         self.gan = GanStep(generator.to(dev), {k: d.to(dev) for k, d in discriminators.items()}, mel.to(dev),
                            mel_loss.to(dev), learning_rate=options.learning_rate,
@@ -162,7 +163,7 @@ class Trainer:
                               f"{', '.join(keys)}); use another run_dir or train.resume=false")
         saved_run = ckpt.get("run_config") or ckpt.get("config") or {}
         if isinstance(saved_run, dict) and isinstance(self.run_config, dict):
-            keys = config_differences(_discriminator_settings(saved_run), _discriminator_settings(self.run_config))
+            keys = config_differences(discriminator_settings(saved_run), discriminator_settings(self.run_config))
             if keys:
                 raise ResumeError(f"{path} was trained with a different discriminator config (differs in: "
                                   f"{', '.join(keys)}); use another run_dir or train.resume=false")
@@ -196,17 +197,28 @@ class Trainer:
         return [f"{group}.{k}" for group, name in (("model", "generator"), ("mel", "mel"))
                 for k in sorted(set(saved[name]) | set(model[name])) if saved[name].get(k) != model[name].get(k)]
 
-    def initialise(self, path: str) -> None:
-        """Start a fresh run from the generator weights of `path` (any checkpoint `load_model`
-        reads); its generator and mel settings must be the run's. Discriminators, optimisers and
-        step start fresh."""
-        source, mel = load_model(path)
-        saved = {"generator": source.config, "mel": mel}
-        keys = self._model_differences(saved)
+    def initialise(self, source: str | InitSource) -> str:
+        """Start a fresh run from `source` (train.init_from; see vocoder.training.init_from): its
+        generator, and where it holds them its discriminators and optimiser states; the step and
+        learning rate restart or continue (train.init_schedule). Its generator and mel settings must
+        be the run's. What was loaded, for the log."""
+        if isinstance(source, str):
+            source = read_init_source(source)
+        keys = self._model_differences(source.model)
         if keys:
-            raise ResumeError(f"train.init_from={path} holds a generator of another model config (differs "
+            raise ResumeError(f"train.init_from={source.path} holds a generator of another model config (differs "
                               f"in: {', '.join(keys)}); pick the matching model= and mel= or another checkpoint")
-        self.generator.load_state_dict(source.state_dict())
+        step = load_into(self.gan, source, self.opt.init_schedule, self.opt.learning_rate, tuple(self.opt.adam_betas))
+        if step >= self.opt.max_steps:
+            raise ResumeError(f"train.max_steps={self.opt.max_steps} is not above step {step}, where "
+                              f"train.init_schedule=continue carries on from {source.path}; raise train.max_steps "
+                              f"or use train.init_schedule=restart")
+        self.step = step
+        if source.discriminators is None:
+            return f"training from the generator of {source.path} (discriminators from scratch)"
+        lr = self.gan.optim_g.param_groups[0]["lr"]
+        return (f"training from {source.path} ({source.pieces()}); step {step}, learning rate {lr:.4g} "
+                f"(train.init_schedule={self.opt.init_schedule})")
 
     def save(self) -> None:
         state = self.state()  # on every process: it gathers their RNG states
@@ -228,7 +240,7 @@ class Trainer:
         new = self.bad_files.add(skipped, self.step + 1, warn=self.env.is_main)
         self.train_loader.dataset.known_bad.update(new)
 
-    def train_step(self, wav: Tensor) -> dict[str, float]:
+    def train_step(self, wav: Tensor, mel: Tensor | None = None) -> dict[str, float]:
         """One update on a batch (B, 1, T): discriminators then generator, or, for the first
         `freeze_steps` steps, the generator alone on the mel loss (BigVGAN's --freeze_step)."""
         adversarial = self.step >= self.opt.freeze_steps
@@ -237,7 +249,8 @@ class Trainer:
                   f"discriminators frozen, mel loss only up to step {self.opt.freeze_steps} (train.freeze_steps)"),
                   flush=True)
         self._adversarial = adversarial
-        return {k: float(v) for k, v in self.gan(wav, check=self._check_finite, adversarial=adversarial).items()}
+        out = self.gan(wav, check=self._check_finite, adversarial=adversarial, mel=mel)
+        return {k: float(v) for k, v in out.items()}
 
     def _check_finite(self, loss: Tensor, what: str, parts: dict[str, Tensor]) -> None:
         if not all_finite(loss, self.env):
@@ -253,14 +266,18 @@ class Trainer:
                   "left by a run that was killed", flush=True)
         if not self.opt.resume and self.env.is_main and (old := set_aside(self.run_dir)):
             print(f"train.resume=false: moved the run's earlier checkpoints to {old}", flush=True)
-        resumed = self.resume()
+        resumed = self.resume()  # the run's own checkpoint wins over train.init_from
+        started = None
         if resumed is None and self.opt.init_from:
-            self.initialise(self.opt.init_from)
+            started = self.initialise(self.init or self.opt.init_from)
         if self.env.is_main:
             print(f"resumed from {resumed} at step {self.step}" if resumed else
-                  f"training from the generator of {self.opt.init_from} (discriminators from scratch), run dir "
-                  f"{self.run_dir}" if self.opt.init_from else f"training from scratch, run dir {self.run_dir}",
+                  f"{started}, run dir {self.run_dir}" if started else f"training from scratch, run dir {self.run_dir}",
                   flush=True)
+            trained, total = self.trained_params
+            if trained < total:
+                print(f"training {trained:,} of the generator's {total:,} parameter values (train.trainable="
+                      f"{self.opt.trainable}, train.freeze_stages={self.opt.freeze_stages})", flush=True)
         last_val = {}
         if resumed is None:
             last_val = self.validate()
@@ -277,7 +294,8 @@ class Trainer:
                 bad = [path for path, ok in zip(batch["path"], rows) if not ok]
                 raise FloatingPointError(f"step {self.step + 1}: NaN/Inf in the training audio from "
                                          f"{', '.join(bad) or 'the batch of another process'}")
-            values = self.train_step(wav)
+            mel = batch.get("mel")  # data.mel_dir: a TTS model's mels, teacher-forced
+            values = self.train_step(wav, None if mel is None else mel.to(self.env.device, non_blocking=True))
             self.step += 1
             if self.step % self.opt.log_interval == 0 or self.step == self.opt.max_steps:
                 values["lr"] = self.gan.sched_g.get_last_lr()[0]
@@ -317,7 +335,7 @@ class Trainer:
             wav = batch["audio"].to(self.env.device).reshape(1, -1)
             mel = self.mel(wav)
             with self.gan.autocast():
-                fake = self.generator(mel)
+                fake = self.generator(batch["mel"].to(self.env.device) if "mel" in batch else mel)
             fake = fake.float().reshape(1, -1)[..., : wav.shape[-1]]
             mel_fake = self.mel(fake)
             values["mel_l1"].append(mel_l1_of_mels(mel, mel_fake))

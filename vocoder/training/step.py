@@ -85,20 +85,24 @@ class GanStep:
         """Autocast for the models' forward passes (bf16), or nothing."""
         return autocast(self.precision, next(self.generator.parameters()).device)
 
-    def __call__(self, wav: Tensor, check: FiniteCheck | None = None, adversarial: bool = True) -> dict[str, Tensor]:
+    def __call__(self, wav: Tensor, check: FiniteCheck | None = None, adversarial: bool = True,
+                 mel: Tensor | None = None) -> dict[str, Tensor]:
         """One update; the losses and gradient norms (detached). cuDNN's float32 convolutions follow
-        `precision` for the whole step, backward included.
+        `precision` for the whole step, backward included. `mel` (B, num_mels, T / hop): the generator's
+        input instead of the mel of `wav` (teacher-forced fine-tuning on a TTS model's mels, as
+        NVIDIA's --fine_tuning); the losses still compare with `wav`.
 
         `adversarial=False` is BigVGAN's `--freeze_step` phase: the discriminators are neither run nor
         updated (no D optimiser step) and the generator trains on the mel loss alone. Both schedules
         still step, as in NVIDIA's train.py, so the learning rates follow the step count either way.
         """
         with conv_precision(self.precision, wav.device):
-            return self._step(wav, check, adversarial)
+            return self._step(wav, check, adversarial, mel)
 
-    def _step(self, wav: Tensor, check: FiniteCheck | None, adversarial: bool) -> dict[str, Tensor]:
-        with torch.no_grad():
-            mel = self.mel(wav.squeeze(1))
+    def _step(self, wav: Tensor, check: FiniteCheck | None, adversarial: bool, mel: Tensor | None) -> dict[str, Tensor]:
+        if mel is None:
+            with torch.no_grad():
+                mel = self.mel(wav.squeeze(1))
         # a compiled generator computes its weights once inside its graph
         with weight_norm_once(*([] if self.compile else [self.generator])):
             with self.autocast():
@@ -139,9 +143,12 @@ class GanStep:
                 check(loss_d, "discriminator loss", d_parts)
             self.optim_d.zero_grad(set_to_none=True)
             loss_d.backward()
-        grad_d = nn.utils.clip_grad_norm_(self.discriminators.parameters(), self.clip_grad_norm)
+        # each discriminator clipped on its own, as NVIDIA's train.py does
+        norms = {f"grad_norm_{name}": nn.utils.clip_grad_norm_(d.parameters(), self.clip_grad_norm)
+                 for name, d in self.discriminators.items()}
         self.optim_d.step()
-        return {"loss_d": loss_d.detach(), **d_parts, "grad_norm_d": grad_d}
+        grad_d = torch.stack(list(norms.values())).square().sum().sqrt()  # the norm over all of them
+        return {"loss_d": loss_d.detach(), **d_parts, "grad_norm_d": grad_d, **norms}
 
     def _generator_loss(self, wav: Tensor, fake: Tensor, adversarial: bool) -> tuple[Tensor, dict[str, Tensor]]:
         """λ·mel loss, plus (adversarial) Σ over sub-discriminators of adversarial + feature-matching terms."""
