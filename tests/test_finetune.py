@@ -205,7 +205,8 @@ def test_from_our_training_checkpoint_then_resume_beats_init_from(wavs, release,
     first = finetune(wavs, tmp_path / "a", f"train.init_from={release}", "train.max_steps=1")
     first.fit()
     ours = tmp_path / "a" / "checkpoints" / "step_00000001.pt"
-    second = finetune(wavs, tmp_path / "b", f"train.init_from={ours}", "train.max_steps=2", "train.init_schedule=continue")
+    second = finetune(wavs, tmp_path / "b", f"train.init_from={ours}", "train.max_steps=2",
+                      "train.init_schedule=continue")
     second.fit()
     out = capsys.readouterr().out
     assert f"training from {ours} (generator, discriminators mpd + cqtd, both optimiser states); step 1" in out
@@ -236,3 +237,21 @@ def test_a_release_without_training_state_gives_fresh_discriminators_of_its_conf
     assert set(trainer.discriminators) == {"mpd", "cqtd"}
     trainer.fit()
     assert "(discriminators from scratch)" in capsys.readouterr().out
+
+
+def test_trainable_snake_and_freeze_stages_leave_the_rest_unchanged(wavs, release, tmp_path):
+    from vocoder.training.trainable import frozen_names
+    trainer = finetune(wavs, tmp_path / "run", f"train.init_from={release}", "train.trainable=snake",
+                       "train.freeze_stages=1")
+    trainer.initialise(trainer.init)
+    before = {n: p.detach().clone() for n, p in trainer.generator.named_parameters()}
+    trainer.gan(batch(3))
+    changed = {n for n, p in trainer.generator.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all(n.endswith((".alpha", ".beta")) for n in changed)  # Snake α, β only
+    assert not any(n.startswith(("ups.0.", "resblocks.0.")) for n in changed)  # not in the first stage
+    assert frozen_names(trainer.generator, "all", 2) == {
+        n for n, _ in trainer.generator.named_parameters() if n.startswith(("conv_pre.", "ups.0.", "ups.1.",
+                                                                             "resblocks.0.", "resblocks.1."))}
+    with pytest.raises(ValueError, match="train.freeze_stages must be between 0 and the generator's 4"):
+        frozen_names(trainer.generator, "all", 5)
+    trainer.log.close()

@@ -101,7 +101,8 @@ def _read_nvidia(spec: str, folder: Path) -> InitSource:
     state = load_checkpoint(training)
     missing = [k for k in ("mpd", "mrd", "optim_g", "optim_d", "steps") if k not in state]
     if missing:
-        raise CheckpointError(f"{training} is not BigVGAN's discriminator/optimiser state: it lacks {', '.join(missing)}")
+        raise CheckpointError(f"{training} is not BigVGAN's discriminator/optimiser state: it lacks "
+                              f"{', '.join(missing)}")
     second = "cqtd" if settings["use_cqtd_instead_of_mrd"] else "mrd"
     source.discriminators = {"mpd": state["mpd"], second: state["mrd"]}
     source.optim_g, source.optim_d = state["optim_g"], state["optim_d"]
@@ -195,7 +196,8 @@ def load_into(gan: GanStep, source: InitSource, schedule: str, learning_rate: fl
     if source.discriminators is not None:
         for name, d in gan.discriminators.items():
             if name not in source.discriminators:
-                raise CheckpointError(f"{source.path} holds no {name} discriminator ({', '.join(source.discriminators)})")
+                raise CheckpointError(f"{source.path} holds no {name} discriminator "
+                                      f"({', '.join(source.discriminators)})")
             state = adapt_state_dict(d, source.discriminators[name])
             check_state_dict(d, state, f"{source.path} ({name})")
             d.load_state_dict(state)
