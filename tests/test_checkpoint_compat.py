@@ -43,7 +43,9 @@ def test_an_old_checkpoint_gives_the_recorded_audio(name):
                      ("resynthesized", voc.resynthesize(EXPECTED["audio"], 24000))):
         want = expected[key]
         assert got.shape == want.shape, key
-        assert (got - want).abs().max().item() <= 1e-6 * want.abs().max().item(), key  # measured: 0
+        # float32 rounding differs between CPUs (their SIMD paths): 0 on the machine that wrote the
+        # recordings, up to 3.9e-6 of the maximum on an AMD EPYC; a changed model or mel is far above 1e-5
+        assert (got - want).abs().max().item() <= 1e-5 * want.abs().max().item(), key
 
 
 def test_a_run_resumes_from_an_old_training_checkpoint(tmp_path):
