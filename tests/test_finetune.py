@@ -255,3 +255,14 @@ def test_trainable_snake_and_freeze_stages_leave_the_rest_unchanged(wavs, releas
     with pytest.raises(ValueError, match="train.freeze_stages must be between 0 and the generator's 4"):
         frozen_names(trainer.generator, "all", 5)
     trainer.log.close()
+
+
+
+def test_the_entry_point_refuses_a_contradicting_model_in_one_line(wavs, release, tmp_path, capsys):
+    cfg = plain_train(["+experiment=finetune", f"train.init_from={release}", f"data.root={wavs}", "model=tiny",
+                       "train.device=cpu", f"run_dir={tmp_path / 'run'}"])
+    with pytest.raises(SystemExit) as stop:
+        vt._run(cfg)  # what `python -m vocoder.train` runs once Hydra has composed the config
+    assert stop.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "model.upsample_initial_channel (checkpoint 16, config 64)" in lines[0]

@@ -24,6 +24,7 @@ from .audio import MelSpectrogram
 from .checkpoint import CheckpointError
 from .cli import check_overrides, error_line, fail, hydra_error_line
 from .data import EpochBatchSampler, build_dataset, collate, find_audio, libritts_files, read_filelist
+from .data.mel_pairs import build_mel_pairs
 from .models import Generator, build_discriminators
 from .models.discriminators import DEFAULTS as DISCRIMINATOR_DEFAULTS
 from .models.generator import check_mel_settings
@@ -74,8 +75,14 @@ def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]
     segment = data["segment_size"]
     if isinstance(segment, bool) or not isinstance(segment, int) or segment < hop or segment % hop:
         raise ValueError(f"data.segment_size must be a positive multiple of mel.hop_size={hop}, got {segment!r}")
-    train_set = build_dataset(train_files, rate, int(data["segment_size"]), hop, train=True,
-                              seed=int(train["seed"]), name="training set")
+    def dataset(files: list[Path], segment: int | None, is_train: bool, name: str):
+        if data.get("mel_dir"):  # teacher-forced: a TTS model's mels beside the audio
+            return build_mel_pairs(files, data["root"], data["mel_dir"], int(mel["num_mels"]), rate, segment, hop,
+                                   train=is_train, seed=int(train["seed"]), name=name,
+                                   tolerance=int(data.get("mel_tolerance_frames", 2)))
+        return build_dataset(files, rate, segment, hop, train=is_train, seed=int(train["seed"]), name=name)
+
+    train_set = dataset(train_files, int(data["segment_size"]), True, "training set")
     # batches fixed by (seed, epoch), startable at any batch: a resumed run takes the ones it missed;
     # the loader's own generator keeps worker seeding off the global torch RNG
     sampler = EpochBatchSampler(len(train_set), int(train["batch_size"]), seed=int(train["seed"]),
@@ -89,7 +96,7 @@ def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]
                          f"{f' on each of {env.world_size} processes' if env.enabled else ''})")
     val_loader = None
     if val_files:
-        val_set = build_dataset(val_files, rate, None, hop, train=False, name="validation set")
+        val_set = dataset(val_files, None, False, "validation set")
         val_loader = DataLoader(val_set, batch_size=1, collate_fn=collate, generator=torch.Generator())
     return train_loader, val_loader
 

@@ -117,14 +117,19 @@ class AudioDataset(Dataset):
 
 def collate(batch: list[dict]) -> dict:
     """Items to {'audio': (B, 1, T) float32, 'lengths': (B,) int64, 'path': [str], 'skipped':
-    [(path, reason)] of files that failed to load}; pads to the longest."""
+    [(path, reason)] of files that failed to load, and 'mel' where the items have one}; pads to the longest."""
     lengths = torch.tensor([item["audio"].numel() for item in batch], dtype=torch.int64)
     longest = int(lengths.max())
     audio = torch.zeros(len(batch), 1, longest, dtype=torch.float32)
     for row, item in enumerate(batch):
         audio[row, 0, : item["audio"].numel()] = item["audio"]
-    return {"audio": audio, "lengths": lengths, "path": [item["path"] for item in batch],
-            "skipped": [bad for item in batch for bad in item.get("skipped", ())]}
+    out = {"audio": audio, "lengths": lengths, "path": [item["path"] for item in batch],
+           "skipped": [bad for item in batch for bad in item.get("skipped", ())]}
+    if "mel" in batch[0]:  # teacher-forced pairs (vocoder.data.mel_pairs): (B, num_mels, frames)
+        frames = max(item["mel"].shape[1] for item in batch)
+        out["mel"] = torch.stack([torch.nn.functional.pad(item["mel"], (0, frames - item["mel"].shape[1]),
+                                                          value=float(item["mel"].min())) for item in batch])
+    return out
 
 
 def build_dataset(files: Sequence[str | Path], sampling_rate: int, segment_size: int | None = None,
