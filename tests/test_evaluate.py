@@ -63,6 +63,7 @@ def test_identical_audio_scores_perfect(clip):
     assert scores["pesq"] == pytest.approx(4.644, abs=0.005)  # the top of the P.862.2 scale
     assert scores["periodicity"] == 0 and scores["vuv_f1"] == 1
     assert scores["m_stft"] == 0 and scores["mcd"] == 0 and scores["mel_l1"] == 0
+    assert scores["env_corr"] == pytest.approx(1.0)
 
 
 def test_pesq_of_a_degraded_copy_is_the_pesq_package_on_16khz_audio(clip):

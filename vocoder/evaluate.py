@@ -1,5 +1,6 @@
 """`python -m vocoder.evaluate`: score generated audio against its references with the metrics of
-BigVGAN's and Vocos' tables (PESQ-wb, M-STFT, MCD, periodicity, V/UV F1, mel L1).
+BigVGAN's and Vocos' tables (PESQ-wb, M-STFT, MCD, periodicity, V/UV F1, mel L1) and the envelope
+correlation; when it resynthesises, also the RMS of the output for the mel of 1 s of silence.
 
     python -m vocoder.evaluate reference=REF generated=GEN output=OUT     # pair existing files
     python -m vocoder.evaluate checkpoint=CKPT input=REF output=OUT       # resynthesise REF, then score
@@ -27,7 +28,7 @@ from .booleans import parse_bool
 from .checkpoint import load_model
 from .data.files import AUDIO_SUFFIXES
 from .evaluation import (DEFAULT_MEL, METRICS, FileScores, Pair, PairingError, audio_files, check_metrics, markdown_table,
-                         metrics_csv, pair_files, score_files, summary_json)
+                         metrics_csv, pair_files, score_files, silent_mel_rms, summary_json)
 from .evaluation.periodicity import PITCH_MODELS
 from .evaluation.report import write_atomic
 from .infer import infer_files
@@ -143,7 +144,7 @@ def run(output: str, reference: str | None = None, generated: str | None = None,
     out = Path(output).expanduser()
     _check_output(out, overwrite, mode == "resynthesis")
     dev = resolve_device(device)
-    resynthesis_seconds = None
+    resynthesis_seconds = silent_rms = None
     if mode == "pairs":
         comparison_mel = _mel(mel)
         try:
@@ -167,6 +168,7 @@ def run(output: str, reference: str | None = None, generated: str | None = None,
             voc = GriffinLimVocoder(comparison_mel, griffin_lim_iters)
             system = name or "griffin_lim"
         pairs, resynthesis_seconds = _resynthesize(voc, input, out, (ckpt,) if ckpt else ())
+        silent_rms = silent_mel_rms(lambda m: voc.vocode_many([m])[0], voc.mel_spectrogram, voc.sampling_rate)
     print(f"scoring {len(pairs)} files ({', '.join(chosen)}) at {comparison_mel.sampling_rate} Hz", flush=True)
     scores = score_files(pairs, comparison_mel, chosen, pitch_model=pitch_model, device=dev)
     extra = {"sampling_rate": comparison_mel.sampling_rate, "mel": comparison_mel.config,
@@ -174,11 +176,13 @@ def run(output: str, reference: str | None = None, generated: str | None = None,
              "audio_seconds": round(scores.audio_seconds, 3), "scoring_seconds": round(scores.seconds, 3)}
     if resynthesis_seconds is not None:
         extra["resynthesis_seconds"] = round(resynthesis_seconds, 3)
+        extra["silent_mel_rms"] = silent_rms
     write_atomic(out / "metrics.csv", metrics_csv(scores.names, scores.rows, chosen))
     write_atomic(out / "summary.json", summary_json(system, scores.rows, chosen, **extra))
     table = markdown_table(system, scores.rows, chosen)
     per_file = scores.seconds / max(1, len(scores.rows))
-    print(f"\n{table}\n\nscored {len(scores.rows)} of {len(pairs)} files in {scores.seconds:.1f} s "
+    silence = "" if silent_rms is None else f"output RMS for the mel of 1 s of silence: {silent_rms:.5f}\n"
+    print(f"\n{table}\n\n{silence}scored {len(scores.rows)} of {len(pairs)} files in {scores.seconds:.1f} s "
           f"({per_file:.1f} s per file); {len(scores.failed)} failed; wrote {out / 'metrics.csv'} and "
           f"{out / 'summary.json'}", flush=True)
     for pair_name, reason in list(scores.failed.items())[:50]:  # again at the end, where they cannot scroll away

@@ -1,7 +1,8 @@
-"""Quality metrics of BigVGAN's and Vocos' tables (PESQ, M-STFT, MCD, periodicity, V/UV F1, mel L1) as
-library functions: one set shared by training validation and `python -m vocoder.evaluate`."""
+"""Quality metrics of BigVGAN's and Vocos' tables (PESQ, M-STFT, MCD, periodicity, V/UV F1, mel L1), envelope
+correlation and silent-mel RMS as library functions: one set shared by training validation and the CLI."""
 
 from .cepstral import mel_cepstral_distortion, mel_cepstrum
+from .envelope import envelope_correlation, silent_mel_rms
 from .files import FileScores, score_files
 from .mel_distance import mel_l1, mel_l1_of_mels
 from .pair import DEFAULT_MEL, HIGHER_IS_BETTER, METRICS, Scores, check_metrics, score_pair
@@ -24,6 +25,7 @@ __all__ = [
     "Scores",
     "UndefinedMetric",
     "audio_files",
+    "envelope_correlation",
     "check_metrics",
     "markdown_table",
     "mel_cepstral_distortion",
@@ -38,5 +40,6 @@ __all__ = [
     "pitch_and_periodicity",
     "score_files",
     "score_pair",
+    "silent_mel_rms",
     "summary_json",
 ]

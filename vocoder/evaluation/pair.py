@@ -10,16 +10,18 @@ from torch import Tensor
 
 from ..audio import MelSpectrogram, resample
 from .cepstral import mel_cepstral_distortion
+from .envelope import envelope_correlation
 from .mel_distance import mel_l1
 from .periodicity import periodicity_metrics
 from .pesq_score import pesq_wb
 from .signals import UndefinedMetric, as_waveform
 from .stft_distance import multi_resolution_stft_distance
 
-# The metrics, named as in BigVGAN's and Vocos' tables; higher is better for pesq and vuv_f1 only.
-METRICS = ("pesq", "m_stft", "mcd", "periodicity", "vuv_f1", "mel_l1")
+# The metrics, named as in BigVGAN's and Vocos' tables, and env_corr (envelope correlation); higher is
+# better for pesq, vuv_f1 and env_corr.
+METRICS = ("pesq", "m_stft", "mcd", "periodicity", "vuv_f1", "mel_l1", "env_corr")
 HIGHER_IS_BETTER = {"pesq": True, "m_stft": False, "mcd": False, "periodicity": False, "vuv_f1": True,
-                    "mel_l1": False}
+                    "mel_l1": False, "env_corr": True}
 LENGTH_TOLERANCE_HOPS = 3  # a length difference above this many mel hops is reported
 
 # The mel of mel L1 when none is given: BigVGAN-v2's 100-band mel (n_fft = window 1024, hop 256, 0 … sr/2).
@@ -97,4 +99,6 @@ def score_pair(reference: Tensor, generated: Tensor, sampling_rate: int, generat
                                                                      device).items() if k in pitch})
     if "mel_l1" in chosen:
         attempt(("mel_l1",), lambda: mel_l1(ref, gen, mel.to("cpu")))
+    if "env_corr" in chosen:
+        attempt(("env_corr",), lambda: envelope_correlation(ref, gen, sampling_rate))
     return Scores({name: values[name] for name in chosen}, notes)

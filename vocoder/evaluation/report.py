@@ -14,7 +14,7 @@ from pathlib import Path
 from .pair import HIGHER_IS_BETTER
 
 TITLES = {"pesq": "PESQ-wb", "m_stft": "M-STFT", "mcd": "MCD (dB)", "periodicity": "periodicity",
-          "vuv_f1": "V/UV F1", "mel_l1": "mel L1"}
+          "vuv_f1": "V/UV F1", "mel_l1": "mel L1", "env_corr": "envelope corr."}
 
 
 def write_atomic(path: Path, text: str) -> None:
