@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 
 import vocoder.train as vt  # registers the ${vocoder_data:...} resolver
 from vocoder.atomic import temp_path
-from vocoder.checkpoint import load_checkpoint, save_generator
+from vocoder.checkpoint import complete_model_config, load_checkpoint, load_model, save_generator
 from vocoder.models import build_discriminators
 from vocoder.models.discriminators import DEFAULTS
 from vocoder.training.distributed import setup
@@ -35,7 +35,8 @@ DEMO_DATA = ROOT / "vocoder" / "data" / "demo"
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 NEEDS = {"libritts": ["data.root=/data/LibriTTS"],  # mandatory values an experiment leaves open
          "finetune": ["data.root=/data/wavs", "train.init_from=/data/release"]}
-SMALL = ["train.device=cpu", "data.segment_size=4096", "train.batch_size=2", "train.num_workers=0",
+SMALL = ["train.init_from=null", "train.device=cpu", "data.segment_size=4096", "train.batch_size=2",
+         "train.num_workers=0",
          "train.validation_files=1", "train.log_interval=1", "train.freeze_steps=0"]
 SR = 24000
 
@@ -132,6 +133,12 @@ def test_demo_experiment():
     train, val = vt.data_files(data)
     assert train and val and not set(train) & set(val)
     assert all(p.is_file() for p in train + val)
+    # it fine-tunes the generator that recipes/demo/pretrain.sh made, which ships in the package (≤ 2 MB)
+    init = Path(OmegaConf.to_container(cfg.train, resolve=True)["init_from"])
+    assert init == DEMO_DATA.parent / "demo_pretrained.pt" and 0 < init.stat().st_size <= 2_000_000
+    generator, mel = load_model(init)
+    expected = complete_model_config(OmegaConf.to_container(OmegaConf.create({"generator": cfg.model, "mel": cfg.mel})))
+    assert complete_model_config({"generator": generator.config, "mel": mel}) == expected
 
 
 def test_cfg_job_from_the_command_line():
@@ -142,7 +149,8 @@ def test_cfg_job_from_the_command_line():
 
 
 def test_a_mel_that_does_not_fit_the_model_is_one_line(tmp_path):
-    result = run_cli(["-m", "vocoder.train", "+experiment=demo", "mel=22khz_80band", "train.device=cpu",
+    result = run_cli(["-m", "vocoder.train", "+experiment=demo", "mel=22khz_80band", "train.init_from=null",
+                      "train.device=cpu",
                       f"run_dir={tmp_path}"], timeout=120)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines() == ["vocoder.train: error: model.num_mels=100 but mel.num_mels=80: the "

@@ -16,7 +16,7 @@ from vocoder.training.distributed import setup
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 # 16 channels, one resblock kernel, two MPD periods, one MRD resolution: ~0.25 s per step on a CPU core
-LIGHT = ["model.upsample_initial_channel=16", "model.resblock_kernel_sizes=[3]",
+LIGHT = ["train.init_from=null", "model.upsample_initial_channel=16", "model.resblock_kernel_sizes=[3]",
          "model.resblock_dilation_sizes=[[1]]", "discriminator.mpd_reshapes=[2,3]",
          "discriminator.resolutions=[[512,50,240]]"]
 

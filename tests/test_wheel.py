@@ -80,6 +80,8 @@ def test_demo_train_and_infer_from_outside_the_checkout(installed):
     assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
     checkpoint = Path("runs/demo/checkpoints/step_00000002.pt")
     assert f"checkpoints in {checkpoint.parent}" in train.stdout and (work / checkpoint).is_file()
+    pretrained = target / "vocoder" / "data" / "demo_pretrained.pt"  # the demo's starting point ships too
+    assert f"training from the generator of {pretrained}" in train.stdout
     clip = target / "vocoder" / "data" / "demo" / "awb_000.flac"  # the corpus ships in the wheel too
     infer = run(["-m", "vocoder.infer", f"checkpoint={checkpoint}", f"input={clip}", "output=out",
                  "device=cpu"], work, target)

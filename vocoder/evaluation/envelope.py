@@ -16,7 +16,8 @@ SILENCE_SECONDS = 1.0
 
 
 def frame_rms_db(audio: Tensor, sampling_rate: int) -> Tensor:
-    """RMS of consecutive 10 ms frames of a (T,) waveform, in dBFS, floored at FLOOR_DB (a partial last frame is dropped)."""
+    """RMS of consecutive 10 ms frames of a (T,) waveform, in dBFS, floored at FLOOR_DB (a partial last
+    frame is dropped)."""
     n = max(1, round(FRAME_SECONDS * sampling_rate))
     frames = audio.double()[: audio.shape[-1] // n * n].reshape(-1, n)
     rms = frames.pow(2).mean(-1).sqrt()

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Pretrain the tiny demo generator on the demo corpus and write vocoder/data/demo_pretrained.pt, the
+# starting point of `python -m vocoder.train +experiment=demo` (see README.md here). CPU only, one
+# thread: about 35 min on one core. Any arguments go to vocoder.train, e.g.  run_dir=/tmp/pretrain
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+run_dir=runs/demo_pretrain
+for arg in "$@"; do
+    [[ "$arg" == run_dir=* ]] && run_dir="${arg#run_dir=}"
+done
+
+# one thread: the result is bit-for-bit reproducible on the same machine, library versions and thread count
+OMP_NUM_THREADS=1 python -m vocoder.train +experiment=demo_pretrain "$@"
+last="$(ls "$run_dir"/checkpoints/step_*.pt | sort | tail -n 1)"
+python recipes/demo/export_generator.py "$last" vocoder/data/demo_pretrained.pt
