@@ -104,3 +104,23 @@ def test_gan_losses_values_and_gradients():
     assert torch.equal(gen[0].grad, torch.full((2, 5), -2.0 / 10))  # d/dx mean((1 − x)²) at 0
     fm = feature_loss([[torch.zeros(3)]], [[torch.ones(3)]])
     assert fm.item() == 2.0  # BigVGAN's λ = 2 is inside
+
+
+def test_feature_matching_keeps_only_signs_for_backward():
+    """mean |a − b| through mean_abs_difference: the values and both gradients of the plain
+    expression bit for bit, with an int8 sign kept for backward instead of the fp32 difference."""
+    from vocoder.bench.saved import SavedTensorLedger
+    from vocoder.models.losses import mean_abs_difference
+
+    gen = torch.Generator().manual_seed(5)
+    a, b = (torch.randn(3, 7, 501, generator=gen).requires_grad_() for _ in range(2))
+    b.data[0, 0, :5] = a.data[0, 0, :5]  # equal elements: gradient 0, as torch.abs gives
+    with SavedTensorLedger() as lean:
+        ours = mean_abs_difference(a, b) * 3
+        grads = torch.autograd.grad(ours, (a, b))
+    with SavedTensorLedger() as plain:
+        theirs = torch.mean(torch.abs(a - b)) * 3
+        want = torch.autograd.grad(theirs, (a, b))
+    assert torch.equal(ours, theirs) and all(torch.equal(g, w) for g, w in zip(grads, want))
+    assert grads[0][0, 0, :5].eq(0).all()
+    assert lean.peak_bytes * 4 == plain.peak_bytes == a.numel() * 4
