@@ -27,18 +27,17 @@ from pathlib import Path
 from typing import TextIO
 
 import hydra
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from .atomic import remove_orphan_temp_files, temp_path
 from .audio import AudioError, load_audio, save_audio
 from .booleans import parse_bool
-from .checkpoint import load_error
 from .data.files import AUDIO_SUFFIXES
+from .data.mel_files import read_mel_file
 from .infer_paths import MEL_SUFFIXES, InferError, Job, find_inputs, plan_jobs
-from .vocoder import PRECISIONS, Vocoder, check_mel, resolve_device
 from .runtime import set_cudnn_benchmark
+from .vocoder import PRECISIONS, Vocoder, check_mel, resolve_device
 
 CHANNELS = ("mix", "keep")
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # a write failing so stops the run: the next ones would fail too
@@ -49,21 +48,7 @@ def load_mel_file(path: Path, num_mels: int) -> torch.Tensor:
     (or [1, num_mels, frames]), checked: band count, frames ≥ 1, finite values."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: mel file not found")
-    try:
-        if path.suffix.lower() == ".npy":
-            mel = torch.from_numpy(np.load(path, allow_pickle=False))
-        else:
-            mel = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(mel, dict) and "mel" in mel:
-                mel = mel["mel"]
-    except Exception as e:  # numpy and torch raise many kinds for a corrupt file
-        raise ValueError(f"{path}: cannot read the mel file ({load_error(e)})") from e
-    if not isinstance(mel, torch.Tensor):
-        raise ValueError(f"{path}: holds a {type(mel).__name__}, not a mel tensor [num_mels, frames]")
-    if mel.ndim == 3 and mel.shape[0] == 1:
-        mel = mel[0]
-    if mel.ndim != 2:
-        raise ValueError(f"{path}: expected a mel of shape [{num_mels}, frames], found shape {tuple(mel.shape)}")
+    mel = read_mel_file(path, num_mels)
     check_mel(mel, num_mels, str(path))
     return mel.float()
 
@@ -283,7 +268,7 @@ def run(checkpoint: str, input: str, output: str, device: str = "auto", precisio
     `vocoder.hub`), infer, print the summary.
     Everything that can be checked before vocoding is, so a mistake costs no work."""
     overwrite = parse_bool(overwrite, "overwrite")
-    set_cudnn_benchmark(parse_bool(cudnn_benchmark, "cudnn_benchmark"))
+    cudnn_benchmark = parse_bool(cudnn_benchmark, "cudnn_benchmark")
     if channels not in CHANNELS:
         raise InferError(f"channels must be one of {CHANNELS}, got {channels!r}")
     if precision not in PRECISIONS:
@@ -301,6 +286,7 @@ def run(checkpoint: str, input: str, output: str, device: str = "auto", precisio
               f"(it is inside the input folder {inputs.root})", flush=True)
     if any(not job.error and (overwrite or not job.target.exists()) for job in jobs):
         check_output_folder(out)
+    set_cudnn_benchmark(cudnn_benchmark)
     vocoder = Vocoder.from_checkpoint(ckpt, device=device, precision=precision, revision=revision, chunk_frames=chunk_frames,
                                       overlap_frames=overlap_frames, batch_size=batch_size)
     print(f"{len(jobs)} input files; {vocoder}", flush=True)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .data.files import AUDIO_SUFFIXES, read_filelist
+from .data.mel_files import MEL_SUFFIXES
 
-MEL_SUFFIXES = (".npy", ".pt")
 INPUT_SUFFIXES = AUDIO_SUFFIXES + MEL_SUFFIXES
 OUTSIDE = "_outside"  # the output subfolder of list entries that lie outside the list's folder
 

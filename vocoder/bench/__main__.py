@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ..models.generator import check_mel_settings
-from ..runtime import PRECISIONS, resolve_device
+from ..runtime import PRECISIONS, resolve_device, set_cudnn_benchmark
 from . import report
 
 SUITES = ("kernels", "train", "infer")
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         p.error(str(error))
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.backends.cudnn.benchmark = args.cudnn_benchmark
+    set_cudnn_benchmark(args.cudnn_benchmark)
     png = args.out / f"{args.suite}.png"
     if args.suite == "kernels":
         rows = kernels.run(quick=args.quick, device=device)

@@ -11,7 +11,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -19,9 +18,9 @@ from ..audio.io import AudioError
 from ..audio.mel import LOG_CLAMP
 from .dataset import AudioDataset, item_seed
 from .files import scan_audio_files
+from .mel_files import MEL_SUFFIXES, read_mel_file
 
 log = logging.getLogger(__name__)
-MEL_SUFFIXES = (".npy", ".pt")
 SILENCE = math.log(LOG_CLAMP)  # the mel of silence: what short segments are padded with
 
 
@@ -32,24 +31,13 @@ def mel_path(audio: Path, root: Path, mel_dir: Path) -> Path | None:
     return next((p for p in found if p.is_file()), None)
 
 
-def load_mel(path: Path, shape_only: bool = False) -> Tensor | tuple[int, ...]:
-    """A mel file as float32 [num_mels, frames] (a leading batch axis of 1 is dropped); AudioError naming it."""
+def load_mel(path: Path, num_mels: int, shape_only: bool = False) -> Tensor | tuple[int, ...]:
+    """`read_mel_file` as float32, its errors as AudioError (a bad file of the training set)."""
     try:
-        if path.suffix == ".npy":
-            array = np.load(path, mmap_mode="r" if shape_only else None, allow_pickle=False)
-            mel = array if shape_only else torch.from_numpy(np.asarray(array, dtype=np.float32))
-        else:
-            mel = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(mel, Tensor):
-                raise ValueError(f"it holds a {type(mel).__name__}, not a tensor")
-    except Exception as err:
-        raise AudioError(f"{path}: not a loadable mel ({str(err).strip() or type(err).__name__})") from err
-    shape = tuple(mel.shape)
-    if len(shape) == 3 and shape[0] == 1:
-        shape, mel = shape[1:], mel[0]
-    if len(shape) != 2:
-        raise AudioError(f"{path}: a mel must be [num_mels, frames], got shape {list(shape)}")
-    return shape if shape_only else mel.to(torch.float32)
+        mel = read_mel_file(path, num_mels, shape_only)
+        return mel if shape_only else mel.float()
+    except ValueError as err:
+        raise AudioError(str(err)) from err
 
 
 def usable_frames(path: Path, shape: tuple[int, ...], samples: int, num_mels: int, hop: int, tolerance: int) -> int:
@@ -74,7 +62,7 @@ class MelPairDataset(AudioDataset):
 
     def load(self, index: int) -> tuple[Tensor, Tensor]:
         audio = super().load(index)
-        mel = load_mel(self.mels[index])
+        mel = load_mel(self.mels[index], self.num_mels)
         frames = usable_frames(self.mels[index], tuple(mel.shape), audio.numel(), self.num_mels, self.hop_size,
                                self.tolerance)
         return audio[: frames * self.hop_size], mel[:, :frames]
@@ -114,7 +102,7 @@ def build_mel_pairs(files: Sequence[str | Path], root: str | Path, mel_dir: str 
                 stem = mel_dir / Path(h.path).resolve().relative_to(Path(root).resolve()).with_suffix("")
                 raise AudioError(f"no mel file {stem}{' or '.join(MEL_SUFFIXES)}")
             samples = h.frames * sampling_rate // h.sampling_rate
-            usable_frames(mel, load_mel(mel, shape_only=True), samples, num_mels, hop_size, tolerance)
+            usable_frames(mel, load_mel(mel, num_mels, shape_only=True), samples, num_mels, hop_size, tolerance)
         except AudioError as err:
             broken.append((h.path, str(err)))
             continue

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from ..checkpoint import (NVIDIA_CONFIG, NVIDIA_WEIGHTS, CheckpointError, check_state_dict, load_checkpoint,
