@@ -12,6 +12,6 @@ for arg in "$@"; do
 done
 
 # one thread: the result is bit-for-bit reproducible on the same machine, library versions and thread count
-OMP_NUM_THREADS=1 python -m vocoder.train +experiment=demo_pretrain "$@"
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} python -m vocoder.train +experiment=demo_pretrain "$@"
 last="$(ls "$run_dir"/checkpoints/step_*.pt | sort | tail -n 1)"
 python recipes/demo/export_generator.py "$last" vocoder/data/demo_pretrained.pt
