@@ -122,8 +122,8 @@ def test_libritts_files_from_the_config(tmp_path):
 
 def test_demo_experiment():
     cfg = compose_train(["+experiment=demo"], hydra=True)
-    assert cfg.hydra.runtime.choices.model == "tiny" and cfg.hydra.runtime.choices.data == "demo"
-    assert cfg.model.upsample_initial_channel == 64 and cfg.experiment_name == "demo"
+    assert cfg.hydra.runtime.choices.model == "demo" and cfg.hydra.runtime.choices.data == "demo"
+    assert cfg.model.upsample_initial_channel == 112 and cfg.experiment_name == "demo"
     assert 0 < cfg.train.freeze_steps < cfg.train.max_steps  # mel loss first, then the GAN losses come in
     data = OmegaConf.to_container(cfg.data, resolve=True)
     root = Path(data["root"])
