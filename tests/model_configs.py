@@ -24,6 +24,7 @@ MEL_OF = {
     "bigvgan_base_22khz_80band": "22khz_80band_fmax8k",
     "bigvgan_base_24khz_100band": "24khz_100band",
     "tiny": "24khz_100band",
+    "demo": "24khz_100band",
 }
 
 

@@ -22,6 +22,7 @@ NVIDIA_PARAMETERS = {
     "bigvgan_base_22khz_80band": 13_953_474,
     "bigvgan_base_24khz_100band": 14_025_154,
     "tiny": 154_745,
+    "demo": 411_818,
 }
 
 

@@ -178,7 +178,7 @@ def test_train_end_to_end(tmp_path):
     # keep_checkpoints=2: the oldest is gone; no temp files of the atomic writes are left
     assert checkpoints(run_dir) == ["step_00000002.pt", "step_00000003.pt"]
     ckpt = load_checkpoint(run_dir / "checkpoints" / "step_00000003.pt")
-    assert ckpt["step"] == 3 and ckpt["model"]["generator"]["upsample_initial_channel"] == 64
+    assert ckpt["step"] == 3 and ckpt["model"]["generator"]["upsample_initial_channel"] == 112
     assert ckpt["model"]["mel"] == ckpt["run_config"]["mel"] and ckpt["run_config"]["train"]["max_steps"] == 3
     assert {"generator", "discriminators", "optim_g", "optim_d", "sched_g", "sched_d"} <= set(ckpt)
 
@@ -326,7 +326,7 @@ def test_init_from_starts_a_fresh_run_from_a_generator(env, trained, tmp_path, c
 def test_init_from_refuses_another_model(env, trained, tmp_path):
     checkpoint = trained[0] / "checkpoints" / "step_00000002.pt"  # a training checkpoint works too
     with pytest.raises(ValueError, match=r"holds another model than the config says: model\.upsample_initial_channel "
-                                         r"\(checkpoint 64, config 32\)"):
+                                         r"\(checkpoint 112, config 32\)"):
         trainer(env, tmp_path / "run", "model.upsample_initial_channel=32", f"train.init_from={checkpoint}")
 
 
