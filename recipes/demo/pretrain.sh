@@ -11,7 +11,8 @@ for arg in "$@"; do
     [[ "$arg" == run_dir=* ]] && run_dir="${arg#run_dir=}"
 done
 
-# one thread: the result is bit-for-bit reproducible on the same machine, library versions and thread count
+# one thread unless OMP_NUM_THREADS says otherwise: a rerun with the same machine, library versions and thread
+# count gives the same file
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} python -m vocoder.train +experiment=demo_pretrain "$@"
 last="$(ls "$run_dir"/checkpoints/step_*.pt | sort | tail -n 1)"
 python recipes/demo/export_generator.py "$last" vocoder/data/demo_pretrained.pt
