@@ -147,16 +147,26 @@ def test_worker_random_state_follows_the_item_not_the_worker(corpus):
     assert not torch.equal(whole[0][..., -3:], whole[1][..., -3:])  # the draws differ between items
 
 
-def test_rng_state_round_trip_through_a_weights_only_checkpoint(tmp_path):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA"))])
+def test_rng_state_round_trip_through_a_weights_only_checkpoint(tmp_path, device):
+    """A resume on CUDA loads the checkpoint onto the GPU (map_location), RNG states included: the
+    generators must still be restored from those (this raised "RNG state must be a torch.ByteTensor")."""
     from vocoder.checkpoint import save_checkpoint
     from vocoder.training.rng import rng_state, set_rng_state
-    cpu = torch.device("cpu")
+    dev = torch.device(device)
     torch.manual_seed(1), np.random.seed(2), random.seed(3)
     np.random.randn()  # leaves a cached Gaussian in numpy's state
-    save_checkpoint(tmp_path / "rng.pt", rng=rng_state(cpu))
-    expected = (torch.rand(4), np.random.randn(4), [random.random() for _ in range(4)])
+    save_checkpoint(tmp_path / "rng.pt", rng=rng_state(dev))
+    expected = (torch.rand(4), np.random.randn(4), [random.random() for _ in range(4)], torch.rand(4, device=dev))
     torch.manual_seed(7), np.random.seed(7), random.seed(7)
-    set_rng_state(load_checkpoint(tmp_path / "rng.pt")["rng"], cpu)
+    state = load_checkpoint(tmp_path / "rng.pt", map_location=dev)["rng"]
+    assert state["torch"].device.type == dev.type
+    set_rng_state(state, dev)
     assert torch.equal(torch.rand(4), expected[0])
     assert np.array_equal(np.random.randn(4), expected[1])
     assert [random.random() for _ in range(4)] == expected[2]
+    if device == "cuda":  # the CPU stream drew first above, so this checks the CUDA stream on its own
+        torch.manual_seed(7)
+        set_rng_state(state, dev)
+        assert torch.equal(torch.rand(4, device=dev), expected[3])

@@ -24,14 +24,15 @@ def rng_state(device: torch.device) -> dict:
 
 
 def set_rng_state(state: dict, device: torch.device) -> None:
-    """Restore what `rng_state` captured (the CUDA stream only when both are on CUDA)."""
-    torch.set_rng_state(state["torch"])
+    """Restore what `rng_state` captured (the CUDA stream only when both are on CUDA). The tensors may
+    have been loaded onto the GPU (a checkpoint read with map_location=cuda): the generators take CPU ones."""
+    torch.set_rng_state(state["torch"].cpu())
     n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    np.random.set_state((n["kind"], n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     p = state["python"]
     random.setstate((p["version"], tuple(p["internal"].tolist()), p["gauss_next"]))
     if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
 def seed_all(seed: int) -> None:
