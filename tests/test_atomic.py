@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from child_env import child_env
 from vocoder.atomic import atomic_write, orphan_temp_files, temp_path
 from vocoder.audio import save_audio
 from vocoder.checkpoint import save_checkpoint
@@ -72,7 +73,7 @@ def test_a_killed_checkpoint_save_is_cleaned_up_by_the_next_run(tmp_path):
     folder = checkpoint_dir(tmp_path)
     folder.mkdir()
     (folder / "step_00000005.pt").write_bytes(b"an earlier checkpoint")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = child_env()
     proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(folder / "step_00000010.pt")],
                             stdout=subprocess.PIPE, text=True, env=env)
     try:

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from child_env import child_env
 from model_configs import save_tiny_generator
 
 import vocoder.infer as vi
@@ -109,7 +110,7 @@ def test_bad_files_one_line_each_exit_1_nothing_else_touched(checkpoint, tmp_pat
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "rate.wav").write_bytes(b"an earlier output: kept")
     before = tree(tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = child_env(OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-m", "vocoder.infer", f"checkpoint={checkpoint}", "input=in",
                            "output=out", "device=cpu"], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)

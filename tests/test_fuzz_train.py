@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from child_env import child_env
 import vocoder.train as vt
 from test_train import ROOT, SR, plain, write_noise
 from test_train_resume import LIGHT, assert_same_tensors
@@ -136,7 +137,7 @@ def test_missing_mandatory_value_is_one_line(monkeypatch, capsys, tmp_path):
 
 
 def test_bad_argument_from_the_real_command_line(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = child_env(OMP_NUM_THREADS="1")
     result = subprocess.run([sys.executable, "-m", "vocoder.train", "+experiment=demo", "train.max_steps=abc",
                              f"run_dir={tmp_path}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     one_line_error(result.returncode, result.stderr, "train.max_steps must be an integer, got 'abc'")
@@ -316,8 +317,8 @@ fit(setup("cpu"), overrides({corpus!r}, {run_dir!r}))
 def test_a_run_killed_while_writing_a_checkpoint_resumes_exactly(env, corpus, straight, tmp_path, capsys):
     run_dir = tmp_path / "run"
     script = KILLED_RUN.format(tests=str(ROOT / "tests"), corpus=str(corpus), run_dir=str(run_dir))
-    child_env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=child_env, capture_output=True,
+    killed_env = child_env(OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=killed_env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
     unfinished = [n for n in ckpts(run_dir) if n != "step_00000002.pt"]

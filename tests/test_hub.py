@@ -2,7 +2,6 @@
 cache, revisions, a local path winning over an id of the same spelling, one-line errors."""
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -11,8 +10,8 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 import torch
-import yaml
 
+from child_env import child_env
 from model_configs import flat_config
 
 from vocoder import Vocoder
@@ -145,7 +144,7 @@ def test_infer_with_a_hub_id(hub_cache, models, tmp_path):
                   device="cpu")
     assert summary.done == 1 and (tmp_path / "wavs" / "utt.wav").is_file()
     # the command: an id neither local nor cached is one line on stderr, exit status 2, nothing written
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = child_env(OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-m", "vocoder.infer", "checkpoint=nvidia/not_cached", "input=mels",
                            "output=out", "device=cpu"], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)

@@ -3,7 +3,6 @@
 
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from child_env import child_env
 from model_configs import flat_config, mel_config, model_config
 
 from vocoder import Vocoder
@@ -195,7 +195,7 @@ def test_command_line(checkpoint, tmp_path):
     write_inputs(tmp_path / "in")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "d.wav").write_bytes(b"keep me")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}  # no spinning threads on a busy machine
+    env = child_env(OMP_NUM_THREADS="1")  # no spinning threads on a busy machine
     proc = subprocess.run([sys.executable, "-m", "vocoder.infer", f"checkpoint={checkpoint}", "input=in",
                            "output=out", "device=cpu"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)

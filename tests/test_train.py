@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
+from child_env import child_env
 from model_configs import CONFIGS, compose_train
 from model_configs import plain_train as plain
 from omegaconf import OmegaConf
@@ -28,7 +29,6 @@ from vocoder.models import build_discriminators
 from vocoder.models.discriminators import DEFAULTS
 from vocoder.training.distributed import setup
 from vocoder.training.loop import TrainOptions
-from vocoder.training.resume import ResumeError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = ROOT / "vocoder" / "data" / "demo"
@@ -46,8 +46,7 @@ def checkpoints(run_dir: Path, folder: str = "checkpoints") -> list[str]:
 
 
 def run_cli(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "OMP_NUM_THREADS": "1"}  # as fast for the tiny model, and no spinning threads on a busy machine
+    env = child_env(OMP_NUM_THREADS="1")  # as fast for the tiny model, and no spinning threads on a busy machine
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
