@@ -12,7 +12,6 @@ from model_configs import mel_config, plain_train
 import vocoder.train as vt
 from vocoder import Vocoder
 from vocoder.checkpoint import load_checkpoint, read_model_config
-from vocoder.models import Generator
 from vocoder.training.distributed import setup
 
 DATA = Path(__file__).resolve().parent / "data"

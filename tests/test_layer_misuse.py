@@ -5,7 +5,6 @@ AntiAliasActivation1d on a non-floating tensor (TypeError naming the dtype) or a
 import numpy as np
 import pytest
 import torch
-import yaml
 from pathlib import Path
 
 from model_configs import mel_config, model_config

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
-import yaml
 
 from model_configs import mel_config, model_config
 

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..kernels import reference, snake, snake_beta
 from ..kernels.inputs import check_floating
-from .init import CORRECTIONS, snake_correction_scale
+from .init import snake_correction_scale
 
 # How an activation layer runs. "fused": vocoder.kernels' op (Triton on CUDA, recomputes in
 # backward, keeps only its input; VOCODER_BACKEND still picks its path). "eager": BigVGAN's
