@@ -50,7 +50,7 @@ def test_pitch_bins_round_trip_and_the_source_follows_the_f0():
                                   ["--source", "none", "--init", "demo"]], ids=["harmonic", "plain-demo"])
 def test_the_experiment_runs_and_writes_its_results(tmp_path, args):
     cmd = [sys.executable, str(SCRIPT), "--name", "t", "--train-files", "2", "--val-files", "1", "--batch", "2",
-           "--seconds", "0.01", "--eval-every", "1", "--out", str(tmp_path), *args]
+           "--seconds", "0.01", "--eval-every", "1", "--out", str(tmp_path), "--keep", "awb_048.flac", *args]
     done = subprocess.run(cmd, env=child_env(OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((tmp_path / "t.json").read_text())
@@ -58,3 +58,5 @@ def test_the_experiment_runs_and_writes_its_results(tmp_path, args):
     kinds = {row["f0"] for row in record["results"]}
     assert kinds == ({"true", "predicted"} if "harmonic" in args else {"true"})
     assert all(math.isfinite(row["pesq"]) and 1.0 <= row["pesq"] <= 4.7 for row in record["results"])
+    kept = sorted(p.name for p in tmp_path.glob("t_awb_048_step*.wav"))
+    assert kept == sorted(f"t_awb_048_step{row['step']}_{row['f0']}.wav" for row in record["results"])

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vocoder.audio import MelSpectrogram, resample
-from vocoder.audio.io import load_audio
+from vocoder.audio.io import load_audio, save_audio
 from vocoder.checkpoint import load_generator
 from vocoder.evaluation.pair import score_pair
 from vocoder.evaluation.periodicity import CREPE_RATE, CREPE_WINDOW, HOP, pitch_and_periodicity
@@ -165,6 +165,7 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=1000)
     p.add_argument("--train-files", type=int, default=None)
     p.add_argument("--val-files", type=int, default=None)
+    p.add_argument("--keep", default=None, help="a val clip (e.g. slt_027.flac) whose outputs are written as wavs")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=Path("runs/harmonic_source"))
     a = p.parse_args()
@@ -201,7 +202,7 @@ def main() -> None:
     def evaluate(step: int, f0_from: str) -> dict:
         modules.eval()
         rows = []
-        for wav, (f0, voiced) in zip(val_clips, val_tracks):
+        for name, wav, (f0, voiced) in zip(val_names, val_clips, val_tracks):
             length = wav.shape[-1] // HOP_SIZE * HOP_SIZE
             log_mel = mel(wav[:length].to(device)[None])
             if f0_from == "predicted":
@@ -210,6 +211,8 @@ def main() -> None:
                 f0, voiced = f0[None, :length].to(device), voiced[None, :length].to(device)
             fake = vocode(log_mel, f0[:, :length], voiced[:, :length])[0, 0].cpu()
             rows.append(dict(score_pair(wav[:length], fake, RATE, metrics=METRICS, device=device)))
+            if name == a.keep:
+                save_audio(a.out / f"{a.name}_{Path(name).stem}_step{step}_{f0_from}.wav", fake, RATE, overwrite=True)
         modules.train()
         means = {m: round(float(np.nanmean([r[m] for r in rows])), 4) for m in METRICS}
         return {"step": step, "f0": f0_from, **means,
