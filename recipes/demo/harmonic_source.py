@@ -26,7 +26,9 @@ from torch import Tensor, nn
 
 from vocoder.audio import MelSpectrogram, resample
 from vocoder.audio.io import load_audio, save_audio
+from vocoder.bench.train import load_config
 from vocoder.checkpoint import load_generator
+from vocoder.data.files import read_filelist
 from vocoder.evaluation.pair import score_pair
 from vocoder.evaluation.periodicity import CREPE_RATE, CREPE_WINDOW, HOP, pitch_and_periodicity
 from vocoder.models import Generator
@@ -34,12 +36,10 @@ from vocoder.models.losses import MultiScaleMelSpectrogramLoss
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "vocoder" / "data" / "demo"
-RATE, HOP_SIZE, SEGMENT, LAMBDA_MEL = 24000, 256, 8192, 45.0
-MEL = dict(n_fft=1024, num_mels=100, sampling_rate=RATE, hop_size=HOP_SIZE, win_size=1024, fmin=0.0, fmax=None)
-DEMO_SHAPE = dict(resblock="2", num_mels=100, upsample_rates=[4, 4, 4, 4], upsample_kernel_sizes=[8, 8, 8, 8],
-                  upsample_initial_channel=112, resblock_kernel_sizes=[3, 7, 11],
-                  resblock_dilation_sizes=[[1, 3, 5]] * 3, activation="snakebeta", snake_logscale=True,
-                  use_tanh_at_final=False, use_bias_at_final=False)
+MEL_CONFIG = load_config("mel", "24khz_100band")  # the demo model's mel, as the package ships it
+DEMO_SHAPE = Generator.settings(load_config("model", "demo"))
+RATE, HOP_SIZE = MEL_CONFIG["sampling_rate"], MEL_CONFIG["hop_size"]
+SEGMENT, LAMBDA_MEL = load_config("data", "demo")["segment_size"], 45.0
 PITCH_BINS, F0_MIN, F0_MAX = 96, 50.0, 600.0
 METRICS = ("pesq", "m_stft", "mel_l1", "periodicity", "vuv_f1")
 
@@ -133,10 +133,6 @@ class SourceGenerator(Generator):
         return torch.clamp(self.conv_post(self.activation_post(x)), -1.0, 1.0)
 
 
-def file_list(name: str, limit: int | None) -> list[str]:
-    return [line.strip() for line in (DATA / name).read_text().splitlines() if line.strip()][:limit]
-
-
 def crop_batch(clips, tracks, batch: int, rng: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
     """`batch` random SEGMENT-sample crops (zero/edge padded when a clip is shorter) with their F0 and voicing."""
     out = [], [], []
@@ -172,12 +168,13 @@ def main() -> None:
     torch.manual_seed(0)
     device = torch.device(a.device)
     a.out.mkdir(parents=True, exist_ok=True)
-    train_clips = [load_audio(DATA / n, RATE)[0] for n in file_list("train.txt", a.train_files)]
-    val_names = file_list("val.txt", a.val_files)
-    val_clips = [load_audio(DATA / n, RATE)[0] for n in val_names]
+    train_clips = [load_audio(path, RATE)[0] for path in read_filelist(DATA / "train.txt")[:a.train_files]]
+    val_files = read_filelist(DATA / "val.txt")[:a.val_files]
+    val_names = [path.name for path in val_files]
+    val_clips = [load_audio(path, RATE)[0] for path in val_files]
     train_tracks = [pitch_track(w, device) for w in train_clips]
     val_tracks = [pitch_track(w, device) for w in val_clips]
-    mel, mel_loss = MelSpectrogram(**MEL).to(device), MultiScaleMelSpectrogramLoss(RATE).to(device)
+    mel, mel_loss = MelSpectrogram.from_config(MEL_CONFIG).to(device), MultiScaleMelSpectrogramLoss(RATE).to(device)
     shape = {**DEMO_SHAPE, "upsample_initial_channel": a.channels}
     harmonic = a.source == "harmonic"
     generator = SourceGenerator(**shape) if harmonic else Generator(**shape)
