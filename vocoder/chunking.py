@@ -19,7 +19,11 @@ at (index)·s_i, where s_i = r_{i+1}·…·r_n is the number of output samples p
     reach(AMPBlock1) = Σ_j [2a + (K_b − 1)·(d_j + 1)/2]     act → conv(K_b, d_j) → act → conv(K_b, 1)
     reach(AMPBlock2) = Σ_j [a + (K_b − 1)·d_j/2]            act → conv(K_b, d_j)
 
-(a and the blocks' reaches are the layers' own `reach()` methods.)
+(a and the blocks' reaches are the layers' own `reach()` methods.) A generator with a pitch source
+adds hop·(P + 1): the predictor's reach P frames (its F0 of frame f reads frames f ± P) and the
+frame the interpolation between frame centres reaches; the source's path into the stages reaches less far than the mel's. The
+source's phase depends on every earlier frame, which chunked and streaming inference carry across
+windows instead (`vocoder.models.source`).
 
 and the overlap that makes chunking exact is ceil(R / hop) frames. R is an upper bound: the
 transposed convolution's reach (k_i − 1) and the activation's (a) are rounded up from their exact,
@@ -55,6 +59,8 @@ def receptive_field(generator: nn.Module) -> int:
         blocks = generator.resblocks[i * generator.num_kernels:(i + 1) * generator.num_kernels]
         reach += scale * ((up[0].kernel_size[0] - 1) + max(b.reach() for b in blocks))
     reach += generator.activation_post.reach() + conv_reach(generator.conv_post)
+    if getattr(generator, "pitch_predictor", None) is not None:
+        reach += hop * (generator.pitch_predictor.reach() + 1)
     return math.ceil(reach)
 
 

@@ -15,6 +15,10 @@ context of the windows next to it (in at most ⌈2·O / W⌉ other windows); a w
 W + 2·O frames and the buffer at most W + 2·O frames plus the chunk just received. Look-ahead: the piece holding
 frame f is yielded once frame f + O + (W − 1 − f mod W) has arrived, so at W = 1 every frame is
 out O frames after it came in; the first piece needs W + O frames.
+
+A generator with a pitch source (O then covers its pitch predictor too) gets each window's F0 from
+the window and the source's phase carried from piece to piece: the phase at frame d is the sum of the
+phase steps (F0/rate per sample) of the frames yielded so far, each of which the window read exactly.
 """
 
 from __future__ import annotations
@@ -56,13 +60,22 @@ def _pieces(vocoder: Vocoder, chunks: Iterator[Tensor], width: int) -> Iterator[
     overlap, hop = vocoder.overlap_frames, vocoder.hop_size
     buffer: list[Tensor] = []  # mel frames [base, received), in arrival order
     base = received = done = 0  # done: frames whose audio has been yielded
+    phase_done = 0.0  # a pitch source's phase (cycles) at the first sample of frame `done`
 
     def piece(stop: int) -> Tensor:
         """Audio of frames [done, stop), vocoded with the context the buffer holds around them."""
-        nonlocal buffer, base
+        nonlocal buffer, base, phase_done
         mel = torch.cat(buffer, dim=-1) if len(buffer) > 1 else buffer[0]
         start, end = max(0, done - overlap), min(received, stop + overlap)
-        audio = vocoder.vocode_many([mel[:, start - base:end - base]])[0]
+        window = mel[:, start - base:end - base]
+        if vocoder.has_pitch_source:
+            f0, voiced = vocoder.pitch(window)
+            steps = vocoder.generator.source.sample_steps(f0[None])[0]
+            phase = float(phase_done - steps[:(done - start) * hop].sum()) % 1.0
+            audio = vocoder._vocode([window], [(f0, voiced, phase, start)])[0]
+            phase_done = float(phase_done + steps[(done - start) * hop:(stop - start) * hop].sum()) % 1.0
+        else:
+            audio = vocoder.vocode_many([window])[0]
         keep = (stop - done) * hop
         out = audio[(done - start) * hop:(done - start) * hop + keep].clone()
         first = max(0, stop - overlap)  # what the next window needs

@@ -25,6 +25,7 @@ from .checkpoint import CheckpointError
 from .cli import check_overrides, error_line, fail, hydra_error_line
 from .data import EpochBatchSampler, build_dataset, collate, find_audio, libritts_files, read_filelist
 from .data.mel_pairs import build_mel_pairs
+from .data.pitch_tracks import PitchTracks
 from .models import Generator, build_discriminators
 from .models.discriminators import DEFAULTS as DISCRIMINATOR_DEFAULTS
 from .models.generator import check_mel_settings
@@ -83,6 +84,14 @@ def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]
         return build_dataset(files, rate, segment, hop, train=is_train, seed=int(train["seed"]), name=name)
 
     train_set = dataset(train_files, int(data["segment_size"]), True, "training set")
+    if cfg["model"].get("pitch_source"):
+        if data.get("mel_dir"):
+            raise ValueError("data.mel_dir: a generator with a pitch source (model.pitch_source) trains on the F0 "
+                             "of the audio it is given, which teacher-forced TTS mels do not come with")
+        train_set.pitch = PitchTracks(Path(cfg["run_dir"]) / "pitch_cache", rate, hop)
+        if env.is_main:
+            print(f"pitch source: F0 targets are torchcrepe 'tiny' tracks of the training files, computed as "
+                  f"they are first read and kept in {train_set.pitch.cache_dir}", flush=True)
     # batches fixed by (seed, epoch), startable at any batch: a resumed run takes the ones it missed;
     # the loader's own generator keeps worker seeding off the global torch RNG
     sampler = EpochBatchSampler(len(train_set), int(train["batch_size"]), seed=int(train["seed"]),

@@ -111,29 +111,77 @@ class Vocoder:
 
         Every mel is cut into windows (`plan_windows`); windows of equal length, from one mel or
         several, go through the generator together, `batch_size` at a time. Nothing is padded, so
-        the audio is the same as vocoding each mel alone in one pass.
+        the audio is the same as vocoding each mel alone in one pass. A generator with a pitch
+        source gets the F0 predicted from the whole mel, and each window its phase there.
         """
         for i, mel in enumerate(mels):
             if mel.ndim != 2:
                 raise ValueError(f"mel {i}: expected shape [{self.num_mels}, frames], found {tuple(mel.shape)}")
             check_mel(mel, self.num_mels, f"mel {i}")
-        mels = [m.to(self.device, torch.float32) for m in mels]
+        return self._vocode([m.to(self.device, torch.float32) for m in mels], [None] * len(mels))
+
+    @property
+    def has_pitch_source(self) -> bool:
+        """Whether the generator makes its harmonics from an F0 (model.pitch_source)."""
+        return self.generator.source is not None
+
+    @torch.inference_mode()
+    def pitch(self, mel: Tensor) -> tuple[Tensor, Tensor]:
+        """The F0 (Hz) and voicing (0/1) a pitch-source generator reads from a mel (num_mels, frames):
+        (frames,) each, float32."""
+        if not self.has_pitch_source:
+            raise ValueError("this model has no pitch source (model.pitch_source), so it predicts no F0")
+        check_mel(mel, self.num_mels)
+        with conv_precision(self.precision, self.device), autocast(self.precision, self.device):
+            f0, voiced = self.generator.pitch_predictor.track(mel.to(self.device, torch.float32)[None])
+        return f0[0].float(), voiced[0].float()
+
+    @torch.inference_mode()
+    def _vocode(self, mels: list[Tensor], placed: list[tuple[Tensor, Tensor, float, int] | None]) -> list[Tensor]:
+        """`vocode_many` on checked mels; `placed[i]`: None, or for a pitch-source generator mel i's
+        (f0, voiced, phase in cycles at its first sample, index of its first frame in the signal it
+        is a window of), which `vocoder.streaming` passes to continue the source across pieces."""
         outputs = [torch.empty(m.shape[-1] * self.hop_size, device=self.device) for m in mels]
+        hop, pitches = self.hop_size, []
+        for mel, given in zip(mels, placed):
+            if not self.has_pitch_source:
+                pitches.append(None)
+                continue
+            f0, voiced, phase, first_frame = given if given is not None else (*self.pitch(mel), 0.0, 0)
+            f0, voiced = f0.to(self.device, torch.float32), voiced.to(self.device, torch.float32)
+            steps = self.generator.source.sample_steps(f0[None])[0]
+            frame_phases = (phase + torch.cumsum(steps, 0) - steps)[::hop] % 1.0  # at each frame's first sample
+            pitches.append((f0, voiced, frame_phases, first_frame))
         by_length: dict[int, list[tuple[int, Window]]] = {}
         for i, mel in enumerate(mels):
             for window in plan_windows(mel.shape[-1], self.chunk_frames, self.overlap_frames):
                 by_length.setdefault(window.length, []).append((i, window))
-        hop = self.hop_size
         for jobs in by_length.values():
             for first in range(0, len(jobs), self.batch_size):
                 batch = jobs[first:first + self.batch_size]
                 x = torch.stack([mels[i][:, w.start:w.stop] for i, w in batch])
+                source = {}
+                if self.has_pitch_source:
+                    source = dict(
+                        f0=torch.stack([pitches[i][0][w.start:w.stop] for i, w in batch]),
+                        voiced=torch.stack([pitches[i][1][w.start:w.stop] for i, w in batch]),
+                        phase=torch.stack([self._window_phase(pitches[i][0], pitches[i][2], w) for i, w in batch]),
+                        first_sample=torch.tensor([(pitches[i][3] + w.start) * hop for i, w in batch],
+                                                  device=self.device))
                 with conv_precision(self.precision, self.device), autocast(self.precision, self.device):
-                    y = self.generator(x)
+                    y = self.generator(x, **source)
                 for (i, w), audio in zip(batch, y[:, 0].float()):
                     outputs[i][w.keep_start * hop:w.keep_stop * hop] = \
                         audio[(w.keep_start - w.start) * hop:(w.keep_stop - w.start) * hop]
         return outputs
+
+    def _window_phase(self, f0: Tensor, frame_phases: Tensor, w: Window) -> Tensor:
+        """The source's phase at window `w`'s first sample such that, from its first kept sample on,
+        the window's own phase steps (which differ from the signal's within a frame of its edges)
+        give the signal's phase there."""
+        lead = (w.keep_start - w.start) * self.hop_size
+        steps = self.generator.source.sample_steps(f0[None, w.start:w.stop])[0]
+        return (frame_phases[w.keep_start] - steps[:lead].sum()) % 1.0
 
     def stream(self, chunks: Iterable[Tensor], piece_frames: int = 32) -> Iterator[Tensor]:
         """Mel chunks [num_mels, n_i] in, audio pieces (piece_frames·hop samples, the last shorter) out as

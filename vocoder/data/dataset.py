@@ -25,6 +25,7 @@ from torch.utils.data import Dataset, get_worker_info
 
 from ..audio.io import AudioError, load_audio
 from .files import AudioHeader, scan_audio_files
+from .pitch_tracks import PitchTracks
 from .sampler import mixed_seed
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,9 @@ class AudioDataset(Dataset):
     short clips are zero-padded at the end. Whole utterances are trimmed to a multiple of `hop_size`.
     Call `set_epoch` before each epoch (re-applied in DataLoader workers unless they are persistent).
     A file that fails to load is replaced by the next one that loads (see the module docstring);
-    files in `known_bad` are passed over without trying them again.
+    files in `known_bad` are passed over without trying them again. With `pitch` (a
+    `vocoder.data.pitch_tracks.PitchTracks`, for a generator with a pitch source) each item also holds
+    'f0' and 'voiced', the pitch tracker's values at its mel frames.
     """
 
     def __init__(self, files: Sequence[str | Path], sampling_rate: int, segment_size: int | None = None,
@@ -65,6 +68,7 @@ class AudioDataset(Dataset):
         self.sampling_rate, self.segment_size, self.hop_size = sampling_rate, segment_size, hop_size
         self.train, self.seed, self.epoch = train, seed, 0
         self.known_bad: set[str] = set()
+        self.pitch: PitchTracks | None = None
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose random segments the next items come from."""
@@ -104,20 +108,28 @@ class AudioDataset(Dataset):
             length = audio.numel() - audio.numel() % self.hop_size
             if length == 0:
                 raise ValueError(f"{path}: {audio.numel()} samples, shorter than one hop ({self.hop_size})")
-            return {"audio": audio[:length].clone(), "path": str(path)}
-        seg = self.segment_size
+            return {"audio": audio[:length].clone(), "path": str(path), **self._pitch(index, audio, 0, length)}
+        seg, whole = self.segment_size, audio
         if audio.numel() < seg:
             audio = torch.nn.functional.pad(audio, (0, seg - audio.numel()))
         start = 0
         if self.train and audio.numel() > seg:
             gen = torch.Generator().manual_seed(item_seed(self.seed, self.epoch, index))
             start = int(torch.randint(0, audio.numel() - seg + 1, (1,), generator=gen))
-        return {"audio": audio[start:start + seg].clone(), "path": str(path)}
+        return {"audio": audio[start:start + seg].clone(), "path": str(path), **self._pitch(index, whole, start, seg)}
+
+    def _pitch(self, index: int, audio: Tensor, start: int, length: int) -> dict:
+        """{'f0', 'voiced'} of the `length` samples from `start` of file `index` (with `pitch`), else {}."""
+        if self.pitch is None:
+            return {}
+        f0, voiced = self.pitch.frames(self.files[index], audio, start, length // self.hop_size)
+        return {"f0": f0, "voiced": voiced}
 
 
 def collate(batch: list[dict]) -> dict:
     """Items to {'audio': (B, 1, T) float32, 'lengths': (B,) int64, 'path': [str], 'skipped':
-    [(path, reason)] of files that failed to load, and 'mel' where the items have one}; pads to the longest."""
+    [(path, reason)] of files that failed to load, 'mel' where the items have one, and 'f0', 'voiced'
+    (B, frames) where they have those}; pads to the longest (F0 with its last value, voicing with 0)."""
     lengths = torch.tensor([item["audio"].numel() for item in batch], dtype=torch.int64)
     longest = int(lengths.max())
     audio = torch.zeros(len(batch), 1, longest, dtype=torch.float32)
@@ -129,6 +141,12 @@ def collate(batch: list[dict]) -> dict:
         frames = max(item["mel"].shape[1] for item in batch)
         out["mel"] = torch.stack([torch.nn.functional.pad(item["mel"], (0, frames - item["mel"].shape[1]),
                                                           value=float(item["mel"].min())) for item in batch])
+    if "f0" in batch[0]:  # a pitch source's targets (vocoder.data.pitch_tracks)
+        frames = max(item["f0"].numel() for item in batch)
+        out["f0"] = torch.stack([torch.nn.functional.pad(item["f0"][None], (0, frames - item["f0"].numel()),
+                                                         mode="replicate")[0] for item in batch])
+        out["voiced"] = torch.stack([torch.nn.functional.pad(item["voiced"], (0, frames - item["voiced"].numel()))
+                                     for item in batch])
     return out
 
 

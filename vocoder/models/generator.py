@@ -15,6 +15,8 @@ from torch.utils.checkpoint import checkpoint
 from ..booleans import parse_bool
 from ..layers.amp import INITS, AMPBlock1, AMPBlock2, amp_activation, init_conv_
 from ..layers.weight_norm import remove_weight_norm, weight_norm
+from .pitch import PitchPredictor
+from .source import HarmonicSource, pitch_source_settings, source_downsampler
 
 RESBLOCKS = {"1": AMPBlock1, "2": AMPBlock2}
 
@@ -38,6 +40,10 @@ def check_mel_settings(generator: Mapping[str, Any], mel: Mapping[str, Any]) -> 
     if hop != int(mel["hop_size"]):
         raise ValueError(f"mel.hop_size={mel['hop_size']} but model.upsample_rates {_plain(generator['upsample_rates'])} "
                          f"multiply to {hop}: the generator makes one mel frame into hop_size samples")
+    source = generator.get("pitch_source")
+    if source and int(source["sampling_rate"]) != int(mel["sampling_rate"]):
+        raise ValueError(f"model.pitch_source.sampling_rate={source['sampling_rate']} but mel.sampling_rate="
+                         f"{mel['sampling_rate']}: the pitch source makes its sines at the audio's rate")
 
 
 class Generator(nn.Module):
@@ -50,6 +56,9 @@ class Generator(nn.Module):
     in the backward pass (training only).
     `impl`: how the anti-aliased activations run, "fused" (the Triton op) or "eager" (BigVGAN's
     plain-PyTorch chain); a way of running the model, not part of `config`.
+    `pitch_source` (not in BigVGAN; settings: `vocoder.models.source.PITCH_SOURCE_DEFAULTS`): adds a
+    harmonic source driven by F0 — given, or predicted from the mel by `pitch_predictor` — and
+    brought to each stage's rate by `source_downs`, added after every upsampler (as NSF-HiFiGAN does).
     """
 
     def __init__(self, num_mels: int, upsample_rates: Sequence[int], upsample_kernel_sizes: Sequence[int],
@@ -57,7 +66,8 @@ class Generator(nn.Module):
                  resblock_kernel_sizes: Sequence[int] = (3, 7, 11),
                  resblock_dilation_sizes: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
                  activation: str = "snakebeta", snake_logscale: bool = True, use_tanh_at_final: bool = True,
-                 use_bias_at_final: bool = True, init: str = "bigvgan", impl: str = "fused") -> None:
+                 use_bias_at_final: bool = True, init: str = "bigvgan",
+                 pitch_source: Mapping[str, Any] | None = None, impl: str = "fused") -> None:
         super().__init__()
         resblock = str(resblock)
         if resblock not in RESBLOCKS:
@@ -79,6 +89,9 @@ class Generator(nn.Module):
             resblock_kernel_sizes=resblock_kernel_sizes, resblock_dilation_sizes=resblock_dilation_sizes,
             activation=activation, snake_logscale=snake_logscale, use_tanh_at_final=use_tanh_at_final,
             use_bias_at_final=use_bias_at_final, init=init))
+        source = pitch_source_settings(pitch_source) if pitch_source else None
+        if source:
+            self.config["pitch_source"] = _plain(source)
         self.num_mels, self.hop_length = num_mels, math.prod(int(r) for r in upsample_rates)
         self.num_kernels, self.num_upsamples = len(resblock_kernel_sizes), len(upsample_rates)
         self.use_tanh_at_final = use_tanh_at_final
@@ -99,6 +112,17 @@ class Generator(nn.Module):
                 self.resblocks.append(block(ch, k, d, activation, snake_logscale, init, impl))
         self.activation_post = amp_activation(activation, ch, snake_logscale, impl)
         self.conv_post = weight_norm(init_conv_(nn.Conv1d(ch, 1, 7, 1, padding=3, bias=use_bias_at_final), init))
+        self.source: HarmonicSource | None = None
+        self.pitch_predictor: PitchPredictor | None = None
+        if source:
+            self.pitch_predictor = PitchPredictor(
+                num_mels, source["predictor_channels"], source["predictor_layers"], source["predictor_kernel_size"],
+                source["bins"], source["f0_min"], source["f0_max"])
+            self.source = HarmonicSource(source["sampling_rate"], self.hop_length, source["harmonics"],
+                                         source["sine_amplitude"], source["voiced_noise"])
+            channels = [upsample_initial_channel // 2 ** (i + 1) for i in range(len(upsample_rates))]
+            self.source_downs = nn.ModuleList(
+                source_downsampler(c, math.prod(int(r) for r in upsample_rates[i + 1:])) for i, c in enumerate(channels))
 
     @classmethod
     def arguments(cls) -> tuple[str, ...]:
@@ -118,6 +142,9 @@ class Generator(nn.Module):
             raise ValueError(f"the generator config lacks {', '.join(missing)}")
         full = {n: config[n] if n in config else parameters[n].default for n in names}
         full = {n: parse_bool(v, n) if parameters[n].annotation in (bool, "bool") else v for n, v in full.items()}
+        source = full.pop("pitch_source")  # recorded only when there is one (BigVGAN's configs have none)
+        if source:
+            full["pitch_source"] = pitch_source_settings(source)
         return _plain({**full, "resblock": str(full["resblock"])})
 
     @classmethod
@@ -133,13 +160,30 @@ class Generator(nn.Module):
             return checkpoint(block, x, use_reentrant=False)
         return block(x)
 
-    def forward(self, mel: Tensor) -> Tensor:
+    def forward(self, mel: Tensor, f0: Tensor | None = None, voiced: Tensor | None = None,
+                phase: Tensor | None = None, first_sample: Tensor | None = None) -> Tensor:
+        """mel (B, num_mels, frames) → audio (B, 1, frames·hop). With a pitch source: F0 (Hz) and
+        voiced (0/1), (B, frames) each, drive it (teacher forcing; default: predicted from the mel);
+        `phase` and `first_sample` (B,) place a window in a longer signal (`HarmonicSource.forward`)."""
         if mel.ndim != 3 or mel.shape[1] != self.num_mels:
             raise ValueError(f"the generator expects a mel of shape (batch, {self.num_mels}, frames), "
                              f"got {tuple(mel.shape)}")
+        excitation = None
+        if self.source is not None:
+            if f0 is None:
+                f0, voiced = self.pitch_predictor.track(mel)
+            elif voiced is None or f0.shape != (mel.shape[0], mel.shape[2]) or voiced.shape != f0.shape:
+                raise ValueError(f"f0 and voiced must both be (batch, frames) = {(mel.shape[0], mel.shape[2])}, "
+                                 f"got {None if f0 is None else tuple(f0.shape)} and "
+                                 f"{None if voiced is None else tuple(voiced.shape)}")
+            excitation = self.source(f0, voiced, phase, first_sample)
+        elif f0 is not None:
+            raise ValueError("this generator has no pitch source (model.pitch_source): it takes no f0")
         x = self.conv_pre(mel)
         for i, up in enumerate(self.ups):
             x = up[0](x)
+            if excitation is not None:
+                x = x + self.source_downs[i](excitation).to(x.dtype)
             xs = self._block(i * self.num_kernels, x)
             for j in range(1, self.num_kernels):
                 xs = xs + self._block(i * self.num_kernels + j, x)

@@ -47,6 +47,7 @@ class TrainOptions:
     lr_decay: float = 0.9999996
     clip_grad_norm: float = 500.0
     lambda_mel: float = 15.0
+    lambda_pitch: float = 1.0
     freeze_steps: int = 0
     init_from: str | None = None
     init_schedule: str = "restart"
@@ -89,6 +90,8 @@ class TrainOptions:
             raise ValueError(f"train.max_bad_file_fraction must be in [0, 1), got {self.max_bad_file_fraction}")
         if self.device not in DEVICES:
             raise ValueError(f"train.device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.lambda_pitch < 0:
+            raise ValueError(f"train.lambda_pitch must be 0 or more, got {self.lambda_pitch}")
         if self.freeze_steps < 0:
             raise ValueError(f"train.freeze_steps must be 0 or more, got {self.freeze_steps}")
         if self.init_schedule not in SCHEDULES:
@@ -123,6 +126,7 @@ class Trainer:
                            mel_loss.to(dev), learning_rate=options.learning_rate,
                            adam_betas=tuple(options.adam_betas), lr_decay=options.lr_decay,
                            clip_grad_norm=options.clip_grad_norm, lambda_mel=options.lambda_mel,
+                           lambda_pitch=options.lambda_pitch,
                            precision=options.precision, distributed=env.enabled,
                            discriminator_checkpointing=options.discriminator_checkpointing,
                            compile=options.compile)
@@ -240,16 +244,18 @@ class Trainer:
         new = self.bad_files.add(skipped, self.step + 1, warn=self.env.is_main)
         self.train_loader.dataset.known_bad.update(new)
 
-    def train_step(self, wav: Tensor, mel: Tensor | None = None) -> dict[str, float]:
+    def train_step(self, wav: Tensor, mel: Tensor | None = None,
+                   pitch: tuple[Tensor, Tensor] | None = None) -> dict[str, float]:
         """One update on a batch (B, 1, T): discriminators then generator, or, for the first
-        `freeze_steps` steps, the generator alone on the mel loss (BigVGAN's --freeze_step)."""
+        `freeze_steps` steps, the generator alone on the mel loss (BigVGAN's --freeze_step).
+        `pitch`: the batch's (f0, voiced), for a generator with a pitch source."""
         adversarial = self.step >= self.opt.freeze_steps
         if self.env.is_main and self.opt.freeze_steps and adversarial != self._adversarial:
             print(f"step {self.step + 1}: " + ("the discriminators and GAN losses come in" if adversarial else
                   f"discriminators frozen, mel loss only up to step {self.opt.freeze_steps} (train.freeze_steps)"),
                   flush=True)
         self._adversarial = adversarial
-        out = self.gan(wav, check=self._check_finite, adversarial=adversarial, mel=mel)
+        out = self.gan(wav, check=self._check_finite, adversarial=adversarial, mel=mel, pitch=pitch)
         return {k: float(v) for k, v in out.items()}
 
     def _check_finite(self, loss: Tensor, what: str, parts: dict[str, Tensor]) -> None:
@@ -295,7 +301,11 @@ class Trainer:
                 raise FloatingPointError(f"step {self.step + 1}: NaN/Inf in the training audio from "
                                          f"{', '.join(bad) or 'the batch of another process'}")
             mel = batch.get("mel")  # data.mel_dir: a TTS model's mels, teacher-forced
-            values = self.train_step(wav, None if mel is None else mel.to(self.env.device, non_blocking=True))
+            pitch = None
+            if "f0" in batch:  # a pitch source's targets (vocoder.data.pitch_tracks)
+                pitch = (batch["f0"].to(self.env.device), batch["voiced"].to(self.env.device))
+            values = self.train_step(wav, None if mel is None else mel.to(self.env.device, non_blocking=True),
+                                     pitch)
             self.step += 1
             if self.step % self.opt.log_interval == 0 or self.step == self.opt.max_steps:
                 values["lr"] = self.gan.sched_g.get_last_lr()[0]
