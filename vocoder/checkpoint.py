@@ -71,9 +71,15 @@ def model_record(generator: Generator, mel: Mapping[str, Any]) -> dict[str, dict
     return {"generator": dict(generator.config), "mel": dict(mel)}
 
 
-def save_generator(path: str | os.PathLike, generator: Generator, mel: Mapping[str, Any]) -> None:
-    """Save a generator with its config and mel settings, so `load_model(path)` needs nothing else."""
-    save_checkpoint(path, generator=generator.state_dict(), model=model_record(generator, mel))
+def save_generator(path: str | os.PathLike, generator: Generator, mel: Mapping[str, Any],
+                   dtype: torch.dtype | None = None) -> None:
+    """Save a generator with its config and mel settings, so `load_model(path)` needs nothing else.
+    `dtype` (e.g. torch.float16, half the size): its floating-point weights are stored in it;
+    loading casts them back to the model's float32."""
+    state = generator.state_dict()
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    save_checkpoint(path, generator=state, model=model_record(generator, mel))
 
 
 def split_flat_config(flat: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -16,4 +16,4 @@ done
 # count gives the same file
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} python -m vocoder.train +experiment=demo_pretrain "$@"
 last="$(ls "$run_dir"/checkpoints/step_*.pt | sort | tail -n 1)"
-python recipes/demo/export_generator.py "$last" vocoder/data/demo_pretrained.pt
+python recipes/demo/export_generator.py --half "$last" vocoder/data/demo_pretrained.pt

@@ -14,6 +14,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+F0_GRID = 256  # decoded F0 values are multiples of 1 / F0_GRID Hz
+
+
 class PitchPredictor(nn.Module):
     """(B, num_mels, frames) → logits (B, bins + 1, frames): `bins` F0 classes, then voicing."""
 
@@ -54,11 +57,15 @@ class PitchPredictor(nn.Module):
 
     def decode(self, logits: Tensor) -> tuple[Tensor, Tensor]:
         """Logits (B, bins + 1, frames) → F0 in Hz and voiced (0/1), (B, frames) each: the
-        probability-weighted class of the five around the most likely one (sub-class precision)."""
+        probability-weighted class of the five around the most likely one (sub-class precision),
+        rounded to 1/F0_GRID Hz."""
         probs = logits[:, :self.bins].float().softmax(1)
         classes = torch.arange(self.bins, device=logits.device, dtype=probs.dtype)[None, :, None]
         near = probs * ((classes - probs.argmax(1, keepdim=True)).abs() <= 2)
         f0 = self.f0_of((near * classes).sum(1) / near.sum(1))
+        # on a 1/256 Hz grid: the rounding differences of a window of another length (a streamed
+        # piece) would otherwise change the F0 in its last bits, and the source's phase would drift
+        f0 = torch.round(f0 * F0_GRID) / F0_GRID
         return f0, (logits[:, self.bins] > 0).to(f0.dtype)
 
     def track(self, mel: Tensor) -> tuple[Tensor, Tensor]:

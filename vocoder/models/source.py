@@ -115,16 +115,17 @@ class HarmonicSource(nn.Module):
                      else torch.zeros(batch, device=f0.device, dtype=torch.float64))
         cycles = (phase.double()[:, None] + torch.cumsum(steps, dim=-1) - steps) % 1.0
         k = torch.arange(1, self.harmonics + 1, device=f0.device, dtype=torch.float64)
-        sines = torch.sin(2 * math.pi * ((cycles[..., None] * k) % 1.0)).float() * self.sine_amplitude
+        dtype = self.merge.weight.dtype
+        sines = torch.sin(2 * math.pi * ((cycles[..., None] * k) % 1.0)).to(dtype) * self.sine_amplitude
         sines = sines * (f0_samples[..., None] * k < self.sampling_rate / 2)
-        v = voiced.float().repeat_interleave(self.hop, dim=-1)[..., None]
+        v = voiced.to(dtype).repeat_interleave(self.hop, dim=-1)[..., None]
         if self.training:
             noise = torch.randn_like(sines)
         else:
             start = torch.zeros(batch, dtype=torch.int64, device=f0.device) if first_sample is None \
                 else first_sample.to(device=f0.device, dtype=torch.int64).reshape(batch)
             t = start[:, None] + torch.arange(length, device=f0.device)
-            noise = index_noise(t[..., None] * self.harmonics + torch.arange(self.harmonics, device=f0.device))
+            noise = index_noise(t[..., None] * self.harmonics + torch.arange(self.harmonics, device=f0.device)).to(dtype)
         excitation = sines * v + noise * (v * self.voiced_noise + (1 - v) * self.sine_amplitude / 3)
         return torch.tanh(self.merge(excitation)).transpose(1, 2)
 

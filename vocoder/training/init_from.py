@@ -137,6 +137,14 @@ def _json(value: Any) -> Any:
 # ---------------------------------------------------------------------------- the run's settings
 
 
+def _differs(given: Any, recorded: Any) -> bool:
+    """Whether a config value sets something else than the checkpoint records; in a nested section
+    (model.pitch_source) only the keys the config sets count, the checkpoint holding every default."""
+    if isinstance(given, dict) and isinstance(recorded, dict):
+        return any(k not in recorded or _differs(v, recorded[k]) for k, v in given.items())
+    return given != recorded
+
+
 def run_settings(config: dict, source: InitSource) -> dict[str, dict]:
     """The run's model, mel and discriminator sections: the checkpoint's, with what `config` sets on
     top where it agrees; a ValueError names every key `config` sets to something else."""
@@ -152,7 +160,7 @@ def run_settings(config: dict, source: InitSource) -> dict[str, dict]:
             continue
         recorded = _json(recorded)
         for key, value in _json(given).items():
-            if key in recorded and key not in IGNORED and value != recorded[key]:
+            if key in recorded and key not in IGNORED and _differs(value, recorded[key]):
                 clashes.append(f"{group}.{key} (checkpoint {json.dumps(recorded[key])}, "
                                f"config {json.dumps(value)})")
         merged[group] = {**given, **recorded}
