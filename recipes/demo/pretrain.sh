@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pretrain the tiny demo generator on the demo corpus and write vocoder/data/demo_pretrained.pt, the
 # starting point of `python -m vocoder.train +experiment=demo` (see README.md here). CPU; the shipped
-# file took 40.6 min with OMP_NUM_THREADS=2 on a 2-core machine. Any arguments go to vocoder.train,
+# file took about 105 min with OMP_NUM_THREADS=2 on a 2-core machine. Any arguments go to vocoder.train,
 # e.g.  run_dir=/tmp/pretrain
 set -euo pipefail
 
