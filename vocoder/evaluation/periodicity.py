@@ -33,6 +33,7 @@ FMIN, FMAX = 50.0, 550.0
 SILENCE_DB = -60.0
 VOICED_THRESHOLD = 0.21
 PITCH_MODELS = ("tiny", "full")
+CENTS_OF_BIN_0 = 1997.3794084376191  # torchcrepe.convert.bins_to_cents, before its dither
 
 
 def _silent_frames(audio: Tensor) -> Tensor:
@@ -47,9 +48,17 @@ def _silent_frames(audio: Tensor) -> Tensor:
 
 
 @torch.inference_mode()
+def _undithered_viterbi(logits: Tensor) -> tuple[Tensor, Tensor]:
+    """torchcrepe's Viterbi decoding, its bins turned into Hz without the random dither it adds."""
+    bins, _ = torchcrepe.decode.viterbi(logits)
+    return bins, torchcrepe.convert.cents_to_frequency(torchcrepe.CENTS_PER_BIN * bins + CENTS_OF_BIN_0)
+
+
 def pitch_and_periodicity(audio: Tensor, model: str = "tiny", device: str | torch.device = "cpu",
-                          batch_frames: int = 512) -> tuple[Tensor, Tensor]:
-    """(T,) audio at 16 kHz → (pitch in Hz, NaN where unvoiced; periodicity in [0, 1]), (frames,) each."""
+                          batch_frames: int = 512, dither: bool = True) -> tuple[Tensor, Tensor]:
+    """(T,) audio at 16 kHz → (pitch in Hz, NaN where unvoiced; periodicity in [0, 1]), (frames,) each.
+    `dither=False`: the pitch on CREPE's 20-cent grid, a fixed function of the audio (torchcrepe
+    otherwise adds a random offset within ±1 bin); the periodicity is the same either way."""
     if model not in PITCH_MODELS:
         raise ValueError(f"pitch model must be one of {PITCH_MODELS}, got {model!r}")
     if audio.shape[-1] < CREPE_WINDOW:
@@ -59,10 +68,11 @@ def pitch_and_periodicity(audio: Tensor, model: str = "tiny", device: str | torc
     logits = [torchcrepe.infer(frames, model, device)
               for frames in torchcrepe.preprocess(batch, CREPE_RATE, HOP, batch_frames, device, pad=False)]
     probabilities = torch.cat(logits).reshape(1, -1, torchcrepe.PITCH_BINS).transpose(1, 2)
-    pitch, periodicity = torchcrepe.postprocess(probabilities, FMIN, FMAX, return_periodicity=True)
+    decoder = torchcrepe.decode.viterbi if dither else _undithered_viterbi
+    pitch, periodicity = torchcrepe.postprocess(probabilities, FMIN, FMAX, decoder=decoder, return_periodicity=True)
     pitch, periodicity = pitch[0].cpu(), periodicity[0].cpu().clone()
     periodicity[_silent_frames(audio.cpu())] = 0.0
-    pitch[periodicity < VOICED_THRESHOLD] = float("nan")
+    pitch = torch.where(periodicity < VOICED_THRESHOLD, float("nan"), pitch)
     return pitch, periodicity
 
 
