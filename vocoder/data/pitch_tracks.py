@@ -62,13 +62,13 @@ class PitchTracks:
         key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
         return self.cache_dir / f"{hashlib.sha1(key.encode()).hexdigest()}.npz"
 
-    def track(self, path: str | Path, audio: Tensor) -> dict[str, Tensor]:
+    def track(self, path: str | Path, audio: Tensor) -> dict[str, np.ndarray]:
         """{'times', 'f0', 'voiced'} of the file (float64, float64, bool), from the cache or computed and cached."""
         entry = self._entry(Path(path))
         if entry.exists():
             try:
                 with np.load(entry, allow_pickle=False) as saved:
-                    return {k: torch.from_numpy(saved[k]) for k in ("times", "f0", "voiced")}
+                    return {k: saved[k] for k in ("times", "f0", "voiced")}
             except Exception as err:  # a damaged entry is recomputed
                 log.warning("pitch cache: recomputing %s (%s: %s)", path, entry, err)
         times, f0, voiced = crepe_track(audio, self.sampling_rate)
@@ -76,15 +76,15 @@ class PitchTracks:
         buffer = io.BytesIO()
         np.savez(buffer, times=times, f0=f0, voiced=voiced)
         atomic_write(entry, lambda f: f.write(buffer.getvalue()))
-        return {"times": torch.from_numpy(times), "f0": torch.from_numpy(f0), "voiced": torch.from_numpy(voiced)}
+        return {"times": times, "f0": f0, "voiced": voiced}
 
     def frames(self, path: str | Path, audio: Tensor, start: int, count: int) -> tuple[Tensor, Tensor]:
         """F0 (Hz) and voiced (0/1), float32 (count,) each, at the centres of the `count` mel frames of
         the segment starting at sample `start` of `audio` (the whole file); past its end, unvoiced."""
         track = self.track(path, audio)
-        times = track["times"].numpy()
+        times = track["times"]
         centres = (start + self.hop_size / 2 + self.hop_size * np.arange(count)) / self.sampling_rate
-        f0 = np.interp(centres, times, track["f0"].numpy())
-        voiced = np.interp(centres, times, track["voiced"].numpy().astype(np.float64)) > 0.5
+        f0 = np.interp(centres, times, track["f0"])
+        voiced = np.interp(centres, times, track["voiced"].astype(np.float64)) > 0.5
         voiced &= centres < audio.numel() / self.sampling_rate
         return torch.from_numpy(f0).float(), torch.from_numpy(voiced).float()
