@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -217,6 +218,15 @@ class Vocoder:
         if mel.ndim == 2:
             return self.vocode_many([mel])[0]
         return torch.stack(self.vocode_many(list(mel)))
+
+    def export_onnx(self, path: str | os.PathLike, precision: str = "fp32", frames: int | None = None,
+                    batch: int | None = None, overwrite: bool = False) -> Path:
+        """Write this vocoder as an ONNX file (mel → audio, dynamic batch and frames unless fixed, the
+        model record in its metadata); see `vocoder.onnx_export.export_onnx`."""
+        from .onnx_export import export_onnx
+
+        return export_onnx(self.generator, self.mel.config, path, precision=precision, frames=frames,
+                           batch=batch, overwrite=overwrite)
 
     def __repr__(self) -> str:
         return (f"Vocoder(sampling_rate={self.sampling_rate}, hop_size={self.hop_size}, "
