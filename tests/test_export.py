@@ -159,3 +159,21 @@ def test_cli_refuses_bad_checkpoint_and_output_in_one_line(tmp_path, monkeypatch
         assert expected in err, (args, err)
     assert (tmp_path / "kept.onnx").read_bytes() == b"the user's file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.pt", "kept.onnx", "model.pt"]
+
+
+def test_fp16_export_computes_in_half_and_runs_in_onnx_runtime_cpu(tmp_path):
+    generator = small_generator("demo", seed=4)
+    path = export_onnx(generator, MEL, tmp_path / "half.onnx", precision="fp16")
+    model = onnx.load(str(path))
+    convs = {node.input[1] for node in model.graph.node if node.op_type in ("Conv", "ConvTranspose")}
+    kinds = {init.name: init.data_type for init in model.graph.initializer if init.name in convs}
+    learnt = {name: kind for name, kind in kinds.items() if name.startswith("generator.")}
+    assert learnt and set(learnt.values()) == {onnx.TensorProto.FLOAT16}, learnt
+    # the anti-aliased activations compute in fp32, as the fused kernels do: their filters stay fp32
+    assert set(kinds.values()) - set(learnt.values()) <= {onnx.TensorProto.FLOAT}
+    assert read_metadata(path)["precision"] == "fp16"
+    mel = torch.randn(2, MEL["num_mels"], 50) - 4
+    audio = session(path).run(None, {"mel": mel.numpy()})[0]
+    with torch.no_grad():
+        expected = generator(mel)[:, 0].numpy()
+    assert audio.dtype == np.float32 and np.abs(audio - expected).max() < 1e-2

@@ -1,0 +1,23 @@
+"""Export a checkpoint to ONNX, then vocode a wav with ONNX Runtime (pip install -e ".[export]"):
+
+    python examples/export_onnx.py CHECKPOINT speech.wav vocoder.onnx speech_vocoded.wav
+
+The audio equals `python -m vocoder.infer`'s (to 1e-4); only the mel comes from this package here.
+"""
+import json
+import sys
+
+import onnxruntime
+import soundfile
+
+from vocoder import Vocoder
+from vocoder.audio import MelSpectrogram, load_audio
+
+checkpoint, speech, model, output = sys.argv[1:5]
+Vocoder.from_checkpoint(checkpoint, device="cpu").export_onnx(model)  # or: python -m vocoder.export
+session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+record = json.loads(session.get_modelmeta().custom_metadata_map["vocoder.model"])  # generator + mel settings
+mel = MelSpectrogram.from_config(record["mel"])
+wav, _ = load_audio(speech, mel.sampling_rate)  # mono, resampled to the model's rate
+audio = session.run(None, {"mel": mel(wav)[None].numpy()})[0][0]
+soundfile.write(output, audio, mel.sampling_rate, subtype="FLOAT")

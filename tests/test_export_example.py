@@ -1,0 +1,34 @@
+"""examples/export_onnx.py runs as documented and its ONNX Runtime audio equals `vocoder.infer`'s."""
+
+import subprocess
+import sys
+
+import pytest
+import soundfile
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+from child_env import ROOT, child_env  # noqa: E402
+from test_export import MEL, small_generator  # noqa: E402
+
+from vocoder.checkpoint import save_generator  # noqa: E402
+from vocoder.infer import run as infer  # noqa: E402
+
+SPEECH = ROOT / "vocoder" / "data" / "demo" / "awb_000.flac"
+
+
+def test_example_matches_vocoder_infer(tmp_path):
+    checkpoint = tmp_path / "model.pt"
+    save_generator(checkpoint, small_generator("v1"), MEL)
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "export_onnx.py"), str(checkpoint), str(SPEECH),
+                          str(tmp_path / "model.onnx"), str(tmp_path / "onnx.wav")],
+                         env=child_env(OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert infer(str(checkpoint), str(SPEECH), str(tmp_path / "infer"), device="cpu").done == 1
+    onnx_audio, rate = soundfile.read(tmp_path / "onnx.wav", dtype="float32")
+    infer_audio, infer_rate = soundfile.read(tmp_path / "infer" / "awb_000.wav", dtype="float32")
+    assert rate == infer_rate == MEL["sampling_rate"] and onnx_audio.shape == infer_audio.shape
+    assert abs(onnx_audio).max() > 0.05
+    # vocoder.infer writes 16-bit PCM (full scale 32767): its rounding is within 1.6e-5, its scale within 3.1e-5
+    assert abs(onnx_audio - infer_audio).max() <= 1e-4
