@@ -167,7 +167,8 @@ def test_fp16_export_computes_in_half_and_runs_in_onnx_runtime_cpu(tmp_path):
     model = onnx.load(str(path))
     convs = {node.input[1] for node in model.graph.node if node.op_type in ("Conv", "ConvTranspose")}
     kinds = {init.name: init.data_type for init in model.graph.initializer if init.name in convs}
-    learnt = {name: kind for name, kind in kinds.items() if name.startswith("generator.")}
+    learnt = {name: kind for name, kind in kinds.items()  # the pitch predictor stays fp32 (its F0 is rounded)
+              if name.startswith("generator.") and not name.startswith("generator.pitch_predictor.")}
     assert learnt and set(learnt.values()) == {onnx.TensorProto.FLOAT16}, learnt
     # the anti-aliased activations compute in fp32, as the fused kernels do: their filters stay fp32
     assert set(kinds.values()) - set(learnt.values()) <= {onnx.TensorProto.FLOAT}

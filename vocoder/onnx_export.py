@@ -49,12 +49,20 @@ class _MelToAudio(nn.Module):
         self.generator, self.dtype = generator, dtype
 
     def forward(self, mel: Tensor) -> Tensor | tuple[Tensor, Tensor, Tensor]:
-        mel = mel.to(self.dtype)
         if self.generator.source is None:
-            return self.generator(mel)[:, 0].float()
-        f0, voiced = self.generator.pitch_predictor.track(mel)
-        audio = self.generator(mel, f0=f0, voiced=voiced)[:, 0].float()
+            return self.generator(mel.to(self.dtype))[:, 0].float()
+        f0, voiced = self.generator.pitch_predictor.track(mel)  # in fp32 always: see _in_precision
+        audio = self.generator(mel.to(self.dtype), f0=f0, voiced=voiced)[:, 0].float()
         return audio, f0.float(), voiced.float()
+
+
+def _in_precision(generator: Generator, dtype: torch.dtype) -> Generator:
+    """`generator` cast to `dtype`, but for a pitch predictor, which stays fp32: its F0 is rounded to a
+    grid, and fp16 logits would move it and with it the phase of every later sample."""
+    generator = generator.to(dtype)
+    if generator.pitch_predictor is not None:
+        generator.pitch_predictor.float()
+    return generator
 
 
 @contextmanager
@@ -142,7 +150,7 @@ def export_onnx(generator: Generator, mel: Mapping[str, Any], path: str | os.Pat
         raise ExportError(f"{INSTALL_HINT}; missing: {e.name}") from e
     record = complete_model_config({"generator": generator.config, "mel": dict(mel)})
     dtype = PRECISIONS[precision]
-    model = _MelToAudio(plain_generator(generator).to(dtype), dtype).eval()
+    model = _MelToAudio(_in_precision(plain_generator(generator), dtype), dtype).eval()
     example = torch.zeros(batch or 2, generator.num_mels, frames or 64)
     dims = {}
     if batch is None:
