@@ -4,6 +4,7 @@ SUITE.json / .csv / .md and SUITE.png under --out.
     python -m vocoder.bench kernels                  # Snake, SnakeBeta, anti-aliased activation
     python -m vocoder.bench train --steps gan        # full GAN step, segments 8192 … 262144
     python -m vocoder.bench infer
+    python -m vocoder.bench export --threads 2      # ONNX Runtime vs PyTorch on the CPU (needs the export extra)
     python -m vocoder.bench train --device cpu --model tiny --discriminator tiny --segments 2048   # smoke run
 
 Figures are meant for a CUDA device; on the CPU the suites run (small sizes) as a smoke test, the
@@ -23,7 +24,7 @@ from ..models.generator import check_mel_settings
 from ..runtime import PRECISIONS, resolve_device, set_cudnn_benchmark
 from . import report
 
-SUITES = ("kernels", "train", "infer")
+SUITES = ("kernels", "train", "infer", "export")
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -58,7 +59,8 @@ def parser() -> argparse.ArgumentParser:
                    help="train: comma-separated; each fused or eager, then +options from ckpt, dckpt, "
                         "compile, cudagraphs, wn-each-use (e.g. fused+ckpt+dckpt)")
     p.add_argument("--profile", action="store_true",
-                   help="train: profile one more step: GPU kernel time and count, step time over kernel time")
+                   help="train: profile one more step: GPU kernel time and count, step time over kernel time; "
+                        "export: ONNX Runtime's per-op profile (the op types taking the most time)")
     p.add_argument("--segments", type=_ints, default=(8192, 32768, 65536, 131072, 262144),
                    help="train: comma-separated segment lengths in samples")
     p.add_argument("--batch", type=int, default=4, help="train: segments per batch")
@@ -71,7 +73,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cudnn-benchmark", action="store_true",
                    help="let cuDNN time its convolution algorithms for each new shape and keep the fastest "
                         "(torch.backends.cudnn.benchmark; train.cudnn_benchmark, infer's cudnn_benchmark=)")
-    p.add_argument("--repeats", type=int, default=3, help="train/infer: timed repetitions (median)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="train/infer: timed repetitions (median); export: (minimum)")
+    p.add_argument("--threads", type=int, default=1, help="export: CPU threads of both runtimes")
+    p.add_argument("--seconds", type=float, default=10.0, help="export: seconds of audio per call")
+    p.add_argument("--export-models", type=_names, default=("demo", "bigvgan_v2_24khz_100band_256x"),
+                   help="export: comma-separated: demo and/or vocoder/configs/model names (random weights)")
     return p
 
 
@@ -101,7 +108,13 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     set_cudnn_benchmark(args.cudnn_benchmark)
     png = args.out / f"{args.suite}.png"
-    if args.suite == "kernels":
+    if args.suite == "export":
+        from . import export
+
+        rows = export.run(args.export_models, args.seconds, args.threads, args.repeats,
+                          args.out / "export-profile" if args.profile else None)
+        device = "cpu"
+    elif args.suite == "kernels":
         rows = kernels.run(quick=args.quick, device=device)
         kernels.plot(rows, png)
     elif args.suite == "infer":

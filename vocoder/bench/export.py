@@ -1,0 +1,105 @@
+"""Export suite: ONNX Runtime (CPU) against PyTorch (CPU) on the same mel with the same thread count,
+for the demo model (its shipped weights) and a BigVGAN-v2-shaped model (random weights): time per
+call (the minimum of the repeats: the least disturbed by other work on the machine), real-time
+factor, export time, and the largest difference between the two outputs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import load_model
+from ..models import Generator
+from ..vocoder import Vocoder
+from .train import load_config
+
+DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "demo_pretrained.pt"
+MODELS = ("demo", "bigvgan_v2_24khz_100band_256x")
+
+
+def _model(name: str) -> tuple[Generator, dict]:
+    """(generator, mel settings): the demo's shipped weights, or random weights of a configs/model shape."""
+    if name == "demo":
+        return load_model(DEMO_CHECKPOINT)
+    torch.manual_seed(0)
+    return Generator.from_config({**load_config("model", name), "init": "torch"}), load_config("mel", "24khz_100band")
+
+
+def _fastest(fn: Callable[[], object], repeats: int) -> float:
+    """The shortest of `repeats` timed calls after one warm-up call, in seconds."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def run(models: tuple[str, ...] = MODELS, seconds: float = 10.0, threads: int = 1, repeats: int = 3,
+        profile_dir: Path | None = None) -> list[dict]:
+    """One row per (model, runtime). `profile_dir`: also write ONNX Runtime's per-op profile there and
+    report the op types that take the most time."""
+    import onnxruntime
+
+    torch.set_num_threads(threads)
+    rows = []
+    for name in models:
+        generator, mel_settings = _model(name)
+        voc = Vocoder(generator, mel_settings, device="cpu", precision="fp32")
+        frames = round(seconds * voc.sampling_rate / voc.hop_size)
+        torch.manual_seed(1)
+        mel = voc.mel_spectrogram(torch.randn(frames * voc.hop_size) * 0.1)[:, :frames]  # speech-like levels
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            path = voc.export_onnx(Path(folder) / f"{name}.onnx")
+            export_s = time.perf_counter() - start
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            feed = {"mel": mel[None].numpy()}
+            onnx_audio = torch.from_numpy(session.run(None, feed)[0][0])
+            torch_audio = voc(mel)
+            timings = {"pytorch": _fastest(lambda: voc(mel), repeats),
+                       "onnxruntime": _fastest(lambda: session.run(None, feed), repeats)}
+            top = _profile(path, options, feed, profile_dir) if profile_dir is not None else None
+        audio_s = frames * voc.hop_size / voc.sampling_rate
+        for runtime, spent in timings.items():
+            row = {"model": name, "runtime": runtime, "threads": threads, "mel_frames": frames,
+                   "audio_s": round(audio_s, 3), "time_s": spent, "rtf": spent / audio_s,
+                   "realtime_x": audio_s / spent}
+            if runtime == "onnxruntime":
+                row.update(export_s=round(export_s, 1),
+                           max_abs_diff=float((onnx_audio - torch_audio).abs().max()))
+                if top:
+                    row["top_ops"] = top
+            rows.append(row)
+    return rows
+
+
+def _profile(path: Path, options, feed: dict, out: Path) -> str:
+    """Run once with ONNX Runtime's profiler; the five op types that take the most time, with shares."""
+    import json
+
+    import onnxruntime
+
+    out.mkdir(parents=True, exist_ok=True)
+    options.enable_profiling = True
+    options.profile_file_prefix = str(out / path.stem)
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session.run(None, feed)
+    events = json.loads(Path(session.end_profiling()).read_text())
+    options.enable_profiling = False
+    by_op: dict[str, float] = {}
+    for event in events:
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            op = event.get("args", {}).get("op_name", "?")
+            by_op[op] = by_op.get(op, 0.0) + float(event.get("dur", 0))
+    total = sum(by_op.values()) or 1.0
+    top = sorted(by_op.items(), key=lambda item: -item[1])[:5]
+    return ", ".join(f"{op} {share / total:.0%}" for op, share in top)
