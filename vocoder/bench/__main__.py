@@ -4,7 +4,7 @@ SUITE.json / .csv / .md and SUITE.png under --out.
     python -m vocoder.bench kernels                  # Snake, SnakeBeta, anti-aliased activation
     python -m vocoder.bench train --steps gan        # full GAN step, segments 8192 … 262144
     python -m vocoder.bench infer
-    python -m vocoder.bench export --threads 2      # ONNX Runtime vs PyTorch on the CPU (needs the export extra)
+    python -m vocoder.bench export --threads 1,2    # ONNX Runtime vs PyTorch on the CPU (needs the export extra)
     python -m vocoder.bench train --device cpu --model tiny --discriminator tiny --segments 2048   # smoke run
 
 Figures are meant for a CUDA device; on the CPU the suites run (small sizes) as a smoke test, the
@@ -75,10 +75,10 @@ def parser() -> argparse.ArgumentParser:
                         "(torch.backends.cudnn.benchmark; train.cudnn_benchmark, infer's cudnn_benchmark=)")
     p.add_argument("--repeats", type=int, default=3,
                    help="train/infer: timed repetitions (median); export: (minimum)")
-    p.add_argument("--threads", type=int, default=1, help="export: CPU threads of both runtimes")
+    p.add_argument("--threads", type=_ints, default=(1,), help="export: CPU threads of both runtimes, comma-separated")
     p.add_argument("--seconds", type=float, default=10.0, help="export: seconds of audio per call")
     p.add_argument("--export-models", type=_names, default=("demo", "bigvgan_v2_24khz_100band_256x"),
-                   help="export: comma-separated: demo and/or vocoder/configs/model names (random weights)")
+                   help="export: comma-separated: demo and/or vocoder/configs/model names (random weights, --mel settings)")
     return p
 
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         from . import export
 
         rows = export.run(args.export_models, args.seconds, args.threads, args.repeats,
-                          args.out / "export-profile" if args.profile else None)
+                          args.out / "export-profile" if args.profile else None, args.mel)
         device = "cpu"
     elif args.suite == "kernels":
         rows = kernels.run(quick=args.quick, device=device)

@@ -22,12 +22,13 @@ DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "demo_pretraine
 MODELS = ("demo", "bigvgan_v2_24khz_100band_256x")
 
 
-def _model(name: str) -> tuple[Generator, dict]:
-    """(generator, mel settings): the demo's shipped weights, or random weights of a configs/model shape."""
+def _model(name: str, mel_name: str) -> tuple[Generator, dict]:
+    """(generator, mel settings): the demo's shipped weights, or random weights of a configs/model shape
+    with the configs/mel settings `mel_name`."""
     if name == "demo":
         return load_model(DEMO_CHECKPOINT)
     torch.manual_seed(0)
-    return Generator.from_config({**load_config("model", name), "init": "torch"}), load_config("mel", "24khz_100band")
+    return Generator.from_config({**load_config("model", name), "init": "torch"}), load_config("mel", mel_name)
 
 
 def _fastest(fn: Callable[[], object], repeats: int) -> float:
@@ -41,44 +42,44 @@ def _fastest(fn: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
-def run(models: tuple[str, ...] = MODELS, seconds: float = 10.0, threads: int = 1, repeats: int = 3,
-        profile_dir: Path | None = None) -> list[dict]:
-    """One row per (model, runtime). `profile_dir`: also write ONNX Runtime's per-op profile there and
-    report the op types that take the most time."""
+def run(models: tuple[str, ...] = MODELS, seconds: float = 10.0, threads: tuple[int, ...] = (1,), repeats: int = 3,
+        profile_dir: Path | None = None, mel_name: str = "24khz_100band") -> list[dict]:
+    """One row per (model, thread count, runtime); models other than the demo get random weights and the
+    mel settings `mel_name`. `profile_dir`: also write ONNX Runtime's per-op profile there and report
+    the op types that take the most time."""
     import onnxruntime
 
-    torch.set_num_threads(threads)
     rows = []
     for name in models:
-        generator, mel_settings = _model(name)
+        generator, mel_settings = _model(name, mel_name)
         voc = Vocoder(generator, mel_settings, device="cpu", precision="fp32")
         frames = round(seconds * voc.sampling_rate / voc.hop_size)
         torch.manual_seed(1)
         mel = voc.mel_spectrogram(torch.randn(frames * voc.hop_size) * 0.1)[:, :frames]  # speech-like levels
+        feed = {"mel": mel[None].numpy()}
+        audio_s = frames * voc.hop_size / voc.sampling_rate
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
             path = voc.export_onnx(Path(folder) / f"{name}.onnx")
             export_s = time.perf_counter() - start
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            feed = {"mel": mel[None].numpy()}
-            onnx_audio = torch.from_numpy(session.run(None, feed)[0][0])
-            torch_audio = voc(mel)
-            timings = {"pytorch": _fastest(lambda: voc(mel), repeats),
-                       "onnxruntime": _fastest(lambda: session.run(None, feed), repeats)}
-            top = _profile(path, options, feed, profile_dir) if profile_dir is not None else None
-        audio_s = frames * voc.hop_size / voc.sampling_rate
-        for runtime, spent in timings.items():
-            row = {"model": name, "runtime": runtime, "threads": threads, "mel_frames": frames,
-                   "audio_s": round(audio_s, 3), "time_s": spent, "rtf": spent / audio_s,
-                   "realtime_x": audio_s / spent}
-            if runtime == "onnxruntime":
-                row.update(export_s=round(export_s, 1),
-                           max_abs_diff=float((onnx_audio - torch_audio).abs().max()))
-                if top:
-                    row["top_ops"] = top
-            rows.append(row)
+            for count in threads:
+                torch.set_num_threads(count)
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads, options.inter_op_num_threads = count, 1
+                session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                difference = float((torch.from_numpy(session.run(None, feed)[0][0]) - voc(mel)).abs().max())
+                timings = {"pytorch": _fastest(lambda: voc(mel), repeats),
+                           "onnxruntime": _fastest(lambda: session.run(None, feed), repeats)}
+                top = _profile(path, options, feed, profile_dir) if profile_dir is not None else None
+                for runtime, spent in timings.items():
+                    row = {"model": name, "runtime": runtime, "threads": count, "mel_frames": frames,
+                           "audio_s": round(audio_s, 3), "time_s": spent, "rtf": spent / audio_s,
+                           "realtime_x": audio_s / spent}
+                    if runtime == "onnxruntime":
+                        row.update(export_s=round(export_s, 1), max_abs_diff=difference)
+                        if top:
+                            row["top_ops"] = top
+                    rows.append(row)
     return rows
 
 

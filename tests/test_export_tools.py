@@ -1,5 +1,7 @@
-"""examples/export_onnx.py runs as documented and its ONNX Runtime audio equals `vocoder.infer`'s."""
+"""examples/export_onnx.py runs as documented and its ONNX Runtime audio equals `vocoder.infer`'s;
+`python -m vocoder.bench export` measures both runtimes on the same mel."""
 
+import json
 import subprocess
 import sys
 
@@ -12,6 +14,7 @@ pytest.importorskip("onnxscript")
 from child_env import ROOT, child_env  # noqa: E402
 from test_export import MEL, small_generator  # noqa: E402
 
+from vocoder.bench.__main__ import main as bench  # noqa: E402
 from vocoder.checkpoint import save_generator  # noqa: E402
 from vocoder.infer import run as infer  # noqa: E402
 
@@ -32,3 +35,11 @@ def test_example_matches_vocoder_infer(tmp_path):
     assert abs(onnx_audio).max() > 0.05
     # vocoder.infer writes 16-bit PCM (full scale 32767): its rounding is within 1.6e-5, its scale within 3.1e-5
     assert abs(onnx_audio - infer_audio).max() <= 1e-4
+
+
+def test_bench_export_rows(tmp_path):
+    bench(["export", "--export-models", "tiny", "--seconds", "0.2", "--repeats", "1", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "export.json").read_text())["rows"]
+    assert [r["runtime"] for r in rows] == ["pytorch", "onnxruntime"]
+    assert all(r["model"] == "tiny" and r["threads"] == 1 and r["time_s"] > 0 and r["rtf"] > 0 for r in rows)
+    assert rows[1]["max_abs_diff"] <= 1e-4 and rows[1]["export_s"] > 0
