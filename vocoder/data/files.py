@@ -129,6 +129,15 @@ def read_filelist(path: str | Path, root: str | Path | None = None) -> list[Path
     return [entry.path for entry in parse_filelist(path, root, notes=False).entries]
 
 
+def hold_out(files: list[Path], count: int, root: str | Path) -> tuple[list[Path], list[Path]]:
+    """(training files, validation files): the first `count` of the sorted `files` found under `root`
+    held out for validation (data.val_files); ValueError when that would leave none to train on."""
+    if count >= len(files) and count > 0:
+        raise ValueError(f"all {len(files)} audio files under {root} would be held out for validation "
+                         f"(data.val_files={count}); lower data.val_files or add files")
+    return files[count:], files[:count]
+
+
 def find_audio(folder: str | Path) -> list[Path]:
     """Every audio file under `folder` (recursive; .wav/.flac/.ogg/.mp3 by suffix), sorted."""
     folder = _existing_dir(folder, "dataset root")
@@ -147,9 +156,10 @@ class AudioHeader(NamedTuple):
     frames: int
 
 
-def scan_audio_files(paths: Iterable[str | Path], min_samples: int, sampling_rate: int | None = None
-                     ) -> tuple[list[AudioHeader], list[tuple[Path, str]]]:
-    """`check_audio_files`, with the header of each good file."""
+def scan_audio_files(paths: Iterable[str | Path], min_samples: int, sampling_rate: int | None = None,
+                     needed_for: str = "one hop") -> tuple[list[AudioHeader], list[tuple[Path, str]]]:
+    """`check_audio_files`, with the header of each good file; `needed_for` says in the reason of a
+    file that is too short what `min_samples` are needed for."""
     good: list[AudioHeader] = []
     broken: list[tuple[Path, str]] = []
     for path in map(Path, paths):
@@ -169,7 +179,7 @@ def scan_audio_files(paths: Iterable[str | Path], min_samples: int, sampling_rat
             samples = info.frames * sampling_rate // info.samplerate
         if samples < min_samples:
             at = f" at {sampling_rate} Hz" if sampling_rate is not None else ""
-            broken.append((path, f"too short: {samples} samples{at}, shorter than one hop "
+            broken.append((path, f"too short: {samples} samples{at}, shorter than {needed_for} "
                                  f"({min_samples} samples)"))
             continue
         good.append(AudioHeader(path, info.samplerate, info.channels, info.frames))
