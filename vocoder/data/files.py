@@ -74,6 +74,9 @@ def _entry_text(line: str, number: int, name: str, notes: list[str]) -> str | No
         if rest and not rest.startswith("|"):
             raise ValueError(f"{name} line {number}: text after the quoted path in {stripped!r} (only |text may "
                              "follow it)")
+        if rest:
+            notes.append(f"{name} line {number}: read {stripped!r} as the path {entry!r} (what follows | is "
+                         "transcript text and ignored)")
         return entry
     if stripped.startswith("#"):
         notes.append(f"{name} line {number}: skipped {stripped!r}, a # comment (a file name starting with # "
