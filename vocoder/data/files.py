@@ -82,7 +82,7 @@ def _entry_text(line: str, number: int, name: str, notes: list[str]) -> str | No
         notes.append(f"{name} line {number}: skipped {stripped!r}, a # comment (a file name starting with # "
                      f"goes in double quotes: \"{stripped}\")")
         return None
-    entry, bar, text = stripped.partition("|")
+    entry, bar, _ = stripped.partition("|")
     entry = entry.strip()
     if bar:
         notes.append(f"{name} line {number}: read {stripped!r} as the path {entry!r} (what follows | is "
