@@ -146,7 +146,7 @@ def test_an_output_another_run_wrote_meanwhile_is_skipped_not_failed(checkpoint,
 
 
 def test_two_concurrent_inference_runs_into_one_folder(checkpoint, tmp_path):
-    for i in range(12):
+    for i in range(8):
         mel_file(tmp_path / "in" / f"m{i:02d}.npy", frames=3)
     command = [sys.executable, "-m", "vocoder.infer", f"checkpoint={checkpoint}", f"input={tmp_path / 'in'}",
                f"output={tmp_path / 'out'}", "device=cpu", "batch_size=1", "hydra.run.dir=.",
@@ -157,7 +157,7 @@ def test_two_concurrent_inference_runs_into_one_folder(checkpoint, tmp_path):
     for code, out, err in results:
         assert code == 0 and "FAILED" not in err and " 0 failed" in out, (code, out[-2000:], err[-2000:])
     written = sorted(os.listdir(tmp_path / "out"))
-    assert written == [f"m{i:02d}.wav" for i in range(12)]  # no temp file left, each output whole
+    assert written == [f"m{i:02d}.wav" for i in range(8)]  # no temp file left, each output whole
     assert all(sf.info(tmp_path / "out" / name).frames == 3 * HOP for name in written)
 
 
@@ -172,7 +172,8 @@ sys.stdin.read()
 """
 
 
-def test_a_second_training_run_in_a_live_run_dir_is_refused_naming_the_first(monkeypatch, capsys, tmp_path):
+def test_a_second_training_run_in_a_live_run_dir_is_refused_and_a_killed_one_blocks_nobody(monkeypatch, capsys,
+                                                                                           tmp_path):
     corpus, run_dir = tmp_path / "corpus", tmp_path / "run"
     corpus.mkdir()
     for i in range(4):
@@ -186,10 +187,12 @@ def test_a_second_training_run_in_a_live_run_dir_is_refused_naming_the_first(mon
                                   "host ", ", started ", "choose another run_dir")
         assert not (run_dir / "checkpoints").exists()
     finally:
-        holder.kill()  # as kill -9: the lock goes with the process, the file stays
+        os.kill(holder.pid, signal.SIGKILL)  # kill -9: the lock goes with the process, the file stays
         holder.wait()
     assert (run_dir / "train.lock").is_file()
-    RunDirLock(run_dir).release()  # the file left behind blocks nobody
+    lock = RunDirLock(run_dir)  # the file left behind blocks nobody
+    assert f"process {os.getpid()} on host" in (run_dir / "train.lock").read_text()
+    lock.release()
 
 
 def test_a_training_run_holds_the_run_dir_lock_while_it_trains(env, tmp_path, monkeypatch):
@@ -354,18 +357,3 @@ def test_val_files_holding_out_every_file_is_one_clear_line(monkeypatch, capsys,
     code, _, err = train_cli(monkeypatch, capsys, args)  # data/folder.yaml's default: data.val_files=8
     one_line_error(code, err, f"all 3 audio files under {corpus} would be held out for validation "
                               "(data.val_files=8); lower data.val_files or add files")
-
-
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX")
-def test_a_killed_lock_holder_never_blocks(tmp_path):
-    run_dir = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run_dir)], env=child_env(), text=True,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert holder.stdout.readline().strip() == "locked"
-    with pytest.raises(RunDirInUse, match=f"process {holder.pid} on host"):
-        RunDirLock(run_dir)
-    os.kill(holder.pid, signal.SIGKILL)
-    holder.wait()
-    lock = RunDirLock(run_dir)
-    assert f"process {os.getpid()} on host" in (run_dir / "train.lock").read_text()
-    lock.release()
