@@ -197,12 +197,14 @@ def plan_jobs(inputs: Inputs, output: str | os.PathLike, overwrite: bool = False
     taken: dict[Path, tuple[Path, str | None]] = {}
     replaced_inputs, replaced_files = [], []
     for file, origin, problem in _entries(inputs):
-        listed = f"listed at {origin} as {file}: " if origin else ""
+        try:
+            target = output_path(file, inputs.root, out)
+        except ValueError:  # no name to mirror: a list entry `.` or the list's own folder
+            target = out
         if problem is None and origin and file.is_dir():
-            jobs.append(Job(file, out, f"{listed}a folder, not an audio or mel file (a list names files; pass a "
-                                       "folder as input= to search it)"))
+            jobs.append(Job(file, target, f"listed at {origin} as {file}: a folder, not an audio or mel file (a list "
+                                          "names files; pass a folder as input= to search it)"))
             continue
-        target = output_path(file, inputs.root, out)
         problem = problem or link_problem(file)
         if problem:
             jobs.append(Job(file, target, problem))
