@@ -11,10 +11,10 @@ Arguments, inputs and the output folder are checked before anything is vocoded. 
 (unreadable, empty, NaN/Inf, wrong number of mel bands, a dangling link, ...) is reported by path
 and skipped; the others are still written, and the exit status is 1 when any failed. A full disk
 stops the run naming the file; what was written is kept. An output that exists is kept unless
-`overwrite=true`. Outputs are written atomically; the temp files of a killed run are removed by
-the next run.
-What `overwrite=true` may replace (earlier outputs of this tool only) and the list syntax are
-described in docs/inference.md.
+`overwrite=true` and it is an earlier output of this tool (`vocoder.infer_paths.is_earlier_output`).
+Outputs are written atomically, and without `overwrite` never over a file another run wrote
+meanwhile; the temp files of a killed run are removed by the next run. docs/inference.md describes
+what `overwrite=true` may replace and the list syntax.
 """
 
 from __future__ import annotations
