@@ -11,8 +11,10 @@ Arguments, inputs and the output folder are checked before anything is vocoded. 
 (unreadable, empty, NaN/Inf, wrong number of mel bands, a dangling link, ...) is reported by path
 and skipped; the others are still written, and the exit status is 1 when any failed. A full disk
 stops the run naming the file; what was written is kept. An output that exists is kept unless
-`overwrite=true`. Outputs are written atomically; the temp files of a killed run are removed by
-the next run.
+`overwrite=true` and it is an earlier output of this tool (`vocoder.infer_paths.is_earlier_output`).
+Outputs are written atomically, and without `overwrite` never over a file another run wrote
+meanwhile; the temp files of a killed run are removed by the next run. docs/inference.md describes
+what `overwrite=true` may replace and the list syntax.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from .audio import AudioError, load_audio, save_audio
 from .booleans import parse_bool
 from .data.files import AUDIO_SUFFIXES
 from .data.mel_files import read_mel_file
-from .infer_paths import MEL_SUFFIXES, InferError, Job, find_inputs, plan_jobs
+from .infer_paths import MEL_SUFFIXES, OUTPUT_TAG, InferError, Job, find_inputs, is_earlier_output, plan_jobs
 from .runtime import set_cudnn_benchmark
 from .vocoder import PRECISIONS, Vocoder, check_mel, resolve_device
 
@@ -118,6 +120,11 @@ class _Run:
         self.summary.failed.append((path, reason))
         print(f"{self._tag(index)} FAILED {path}: {reason}", file=self.err, flush=True)
 
+    def skip(self, index: int, job: Job, why: str) -> None:
+        """Leave the file at `job.target` as it is, and say why."""
+        self.summary.skipped.append(job.source)
+        print(f"{self._tag(index)} skipped {job.source}: {job.target} {why}", file=self.out, flush=True)
+
     def load(self, index: int, job: Job) -> _Loaded:
         voc = self.vocoder
         if job.source.suffix.lower() in MEL_SUFFIXES:
@@ -142,8 +149,11 @@ class _Run:
         target = item.job.target
         try:
             save_audio(target, audio[0] if len(audio) == 1 else audio, self.vocoder.sampling_rate,
-                       overwrite=self.overwrite)
+                       overwrite=self.overwrite, software=OUTPUT_TAG)
         except Exception as e:  # one file's failure must not lose the others
+            if isinstance(e, FileExistsError):  # another run wrote it meanwhile (overwrite=false): kept
+                self.skip(item.index, item.job, "was written by another run meanwhile")
+                return False
             if isinstance(e, OSError) and e.errno in DISK_FULL:
                 self.summary.stopped = f"disk full writing {target}"
                 self.fail(item.index, item.job.source, f"disk full writing {target} (nothing of it was kept)")
@@ -186,10 +196,9 @@ class _Run:
             if job.error:
                 self.fail(index, job.source, job.error)
                 continue
-            if job.target.exists() and not self.overwrite:
-                self.summary.skipped.append(job.source)
-                print(f"{self._tag(index)} skipped {job.source}: {job.target} exists (overwrite=true replaces it)",
-                      file=self.out, flush=True)
+            if job.target.exists() and not (self.overwrite and is_earlier_output(job.target)):
+                self.skip(index, job, "exists (an earlier output: overwrite=true replaces it)"
+                          if is_earlier_output(job.target) else "exists and is not an output of vocoder.infer: kept")
                 continue
             try:
                 pending.append(self.load(index, job))
@@ -251,7 +260,7 @@ def _path_argument(value: object, key: str) -> Path:
 def _remove_orphans(jobs: list[Job]) -> None:
     """Delete the temp files that a killed run left in the folders this run writes to, and say so."""
     count = freed = 0
-    for folder in sorted({job.target.parent for job in jobs}):
+    for folder in sorted({job.target.parent for job in jobs if not job.error}):
         removed, size = remove_orphan_temp_files(folder, ".wav")
         count, freed = count + removed, freed + size
     if count:
@@ -280,6 +289,8 @@ def run(checkpoint: str, input: str, output: str, device: str = "auto", precisio
         overlap_frames = _integer(overlap_frames, "overlap_frames", 0)
     ckpt, out = _path_argument(checkpoint, "checkpoint"), _path_argument(output, "output")
     inputs = find_inputs(_path_argument(input, "input"), exclude=(ckpt, out))
+    for note in inputs.notes:
+        print(f"note: {note}", flush=True)
     jobs = plan_jobs(inputs, out, overwrite)
     if inputs.excluded:
         print(f"note: {inputs.excluded} audio/mel files under the output folder {out} are not inputs "

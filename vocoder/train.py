@@ -24,6 +24,7 @@ from .audio import MelSpectrogram
 from .checkpoint import CheckpointError
 from .cli import check_overrides, error_line, fail, hydra_error_line
 from .data import EpochBatchSampler, build_dataset, collate, find_audio, libritts_files, read_filelist
+from .data.files import hold_out
 from .data.mel_pairs import build_mel_pairs
 from .data.pitch_tracks import PitchTracks
 from .models import Generator, build_discriminators
@@ -64,9 +65,7 @@ def data_files(data: dict) -> tuple[list[Path], list[Path]]:
         train = read_filelist(data["train_filelist"], root=root)
         val = read_filelist(data["val_filelist"], root=root) if data.get("val_filelist") else []
         return train, val
-    files = find_audio(root)
-    held_out = int(data.get("val_files", 0))
-    return files[held_out:], files[:held_out]
+    return hold_out(find_audio(root), int(data.get("val_files", 0)), root)
 
 
 def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]:
@@ -80,8 +79,9 @@ def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]
         if data.get("mel_dir"):  # teacher-forced: a TTS model's mels beside the audio
             return build_mel_pairs(files, data["root"], data["mel_dir"], int(mel["num_mels"]), rate, segment, hop,
                                    train=is_train, seed=int(train["seed"]), name=name,
-                                   tolerance=int(data.get("mel_tolerance_frames", 2)))
-        return build_dataset(files, rate, segment, hop, train=is_train, seed=int(train["seed"]), name=name)
+                                   tolerance=int(data.get("mel_tolerance_frames", 2)), n_fft=int(mel["n_fft"]))
+        return build_dataset(files, rate, segment, hop, train=is_train, seed=int(train["seed"]), name=name,
+                             n_fft=int(mel["n_fft"]))
 
     train_set = dataset(train_files, int(data["segment_size"]), True, "training set")
     if cfg["model"].get("pitch_source"):

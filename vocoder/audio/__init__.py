@@ -4,7 +4,7 @@ from .cqt import ConstantQTransform
 from .griffin_lim import GRIFFIN_LIM_ITERATIONS, GriffinLimVocoder, griffin_lim
 from .io import AudioError, AudioInfo, load_audio, pcm_to_float, resample, save_audio
 from .mel import SETTINGS as MEL_SETTINGS
-from .mel import MelSpectrogram, mel_filterbank, mel_spectrogram, num_frames, stft_magnitude
+from .mel import MelSpectrogram, mel_filterbank, mel_spectrogram, num_frames, stft_magnitude, stft_min_samples
 
 __all__ = [
     "AudioError",
@@ -23,4 +23,5 @@ __all__ = [
     "resample",
     "save_audio",
     "stft_magnitude",
+    "stft_min_samples",
 ]

@@ -169,12 +169,15 @@ def save_audio(
     sampling_rate: int,
     subtype: str = "PCM_16",
     overwrite: bool = False,
+    software: str | None = None,
 ) -> Path:
     """Write (T,) or (C, T) audio clipped to [-1, 1] as 16-bit PCM (or FLOAT) wav, atomically.
 
     The file appears complete or not at all (`vocoder.atomic.atomic_write`: temp file, fsync,
-    rename; mode 0o666 less the umask); an existing file is kept unless overwrite=True. Errors
-    name the file; a full disk is an OSError with errno ENOSPC, and nothing is left behind.
+    rename; mode 0o666 less the umask); an existing file is kept unless overwrite=True, also one that
+    another process creates meanwhile (FileExistsError). `software`: the file's software tag (what
+    wrote it), read back by `audio_software`. Errors name the file; a full disk is an OSError with
+    errno ENOSPC, and nothing is left behind.
     """
     name = os.fspath(path)
     p = Path(name)
@@ -193,10 +196,23 @@ def save_audio(
     # encoded in memory first: an error writing the file (ENOSPC) then reaches us with its errno,
     # instead of being swallowed inside libsndfile's write callback (a bare AssertionError)
     encoded = io.BytesIO()
-    sf.write(encoded, arr, int(sampling_rate), format=fmt, subtype=subtype)
+    with sf.SoundFile(encoded, "w", int(sampling_rate), arr.shape[1], subtype, format=fmt) as out:
+        if software:
+            out.software = software  # before the samples: WAV's INFO chunk is written with the header
+        out.write(arr)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(p, lambda f: f.write(encoded.getbuffer()))
+        atomic_write(p, lambda f: f.write(encoded.getbuffer()), replace=overwrite)
     except OSError as err:
         raise OSError(err.errno, f"{name}: {err.strerror or err}") from err
     return p
+
+
+def audio_software(path: str | os.PathLike) -> str:
+    """The software tag of an audio file (what `save_audio(software=...)` wrote), '' when it has none
+    or cannot be read."""
+    try:
+        with sf.SoundFile(os.fspath(path)) as f:
+            return f.software or ""
+    except Exception:  # unreadable, not audio, gone: it carries no tag
+        return ""
