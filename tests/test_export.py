@@ -73,14 +73,14 @@ def test_onnx_runtime_gives_pytorch_audio(exported, family):
         audio = outputs[0]
         assert audio.shape == (2, frames * 16) and audio.dtype == np.float32
         with torch.no_grad():
-            if generator.source is None:
+            if generator.conditioning is None:
                 expected = generator(mel)[:, 0]
             else:  # F0 is rounded to a 1/256 Hz grid: a frame at a rounding edge may land one step apart
-                f0, voiced = generator.pitch_predictor.track(mel)
+                f0, voiced = generator.conditioning.predictor.predict(mel)
                 got_f0, got_voiced = (torch.from_numpy(o) for o in outputs[1:])
                 assert (got_f0 - f0).abs().max() <= 1 / 256 and (got_f0 != f0).float().mean() < 0.05
                 assert (got_voiced != voiced).float().mean() < 0.05
-                expected = generator(mel, f0=got_f0, voiced=got_voiced)[:, 0]
+                expected = generator(mel, condition={"f0": got_f0, "voiced": got_voiced})[:, 0]
         assert expected.abs().max() > 0.05  # audible, so the comparison means something
         assert np.abs(audio - expected.numpy()).max() <= 1e-4, (family, frames)
 
@@ -168,7 +168,7 @@ def test_fp16_export_computes_in_half_and_runs_in_onnx_runtime_cpu(tmp_path):
     convs = {node.input[1] for node in model.graph.node if node.op_type in ("Conv", "ConvTranspose")}
     kinds = {init.name: init.data_type for init in model.graph.initializer if init.name in convs}
     learnt = {name: kind for name, kind in kinds.items()  # the pitch predictor stays fp32 (its F0 is rounded)
-              if name.startswith("generator.") and not name.startswith("generator.pitch_predictor.")}
+              if name.startswith("generator.") and not name.startswith("generator.conditioning.predictor.")}
     assert learnt and set(learnt.values()) == {onnx.TensorProto.FLOAT16}, learnt
     # the anti-aliased activations compute in fp32, as the fused kernels do: their filters stay fp32
     assert set(kinds.values()) - set(learnt.values()) <= {onnx.TensorProto.FLOAT}

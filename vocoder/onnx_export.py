@@ -49,10 +49,11 @@ class _MelToAudio(nn.Module):
         self.generator, self.dtype = generator, dtype
 
     def forward(self, mel: Tensor) -> Tensor | tuple[Tensor, Tensor, Tensor]:
-        if self.generator.source is None:
+        conditioning = self.generator.conditioning
+        if conditioning is None:
             return self.generator(mel.to(self.dtype))[:, 0].float()
-        f0, voiced = self.generator.pitch_predictor.track(mel)  # in fp32 always: see _in_precision
-        audio = self.generator(mel.to(self.dtype), f0=f0, voiced=voiced)[:, 0].float()
+        f0, voiced = conditioning.predictor.predict(mel)  # in fp32 always: see _in_precision
+        audio = self.generator(mel.to(self.dtype), condition={"f0": f0, "voiced": voiced})[:, 0].float()
         return audio, f0.float(), voiced.float()
 
 
@@ -60,8 +61,8 @@ def _in_precision(generator: Generator, dtype: torch.dtype) -> Generator:
     """`generator` cast to `dtype`, but for a pitch predictor, which stays fp32: its F0 is rounded to a
     grid, and fp16 logits would move it and with it the phase of every later sample."""
     generator = generator.to(dtype)
-    if generator.pitch_predictor is not None:
-        generator.pitch_predictor.float()
+    if generator.conditioning is not None:
+        generator.conditioning.predictor.float()
     return generator
 
 
@@ -134,7 +135,7 @@ def export_onnx(generator: Generator, mel: Mapping[str, Any], path: str | os.Pat
     if precision not in PRECISIONS:
         raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     frames, batch = _optional_int(frames, "frames"), _optional_int(batch, "batch")
-    if frames is not None and generator.source is not None:
+    if frames is not None and generator.conditioning is not None:
         raise ExportError("frames: a fixed window is refused for a model with a pitch source: its phase and "
                           "noise continue from window to window, which a window-sized graph does not take "
                           "(export it with dynamic frames)")
@@ -157,7 +158,7 @@ def export_onnx(generator: Generator, mel: Mapping[str, Any], path: str | os.Pat
         dims[0] = torch.export.Dim("batch")
     if frames is None:
         dims[2] = torch.export.Dim("frames")
-    outputs = [OUTPUT_NAME, *(PITCH_OUTPUTS if generator.source is not None else ())]
+    outputs = [OUTPUT_NAME, *(PITCH_OUTPUTS if generator.conditioning is not None else ())]
     with _quiet_exporter():
         program = torch.onnx.export(model, (example,), input_names=[INPUT_NAME], output_names=outputs,
                                     opset_version=OPSET, dynamo=True, dynamic_shapes={"mel": dims or None},
