@@ -2,7 +2,8 @@
 
     python examples/export_onnx.py CHECKPOINT speech.wav vocoder.onnx speech_vocoded.wav
 
-The audio equals `python -m vocoder.infer`'s (to 1e-4); only the mel comes from this package here.
+The audio equals `python -m vocoder.infer`'s to 1e-4 (a model with a pitch source: docs/export.md says
+when its F0 can land a grid step apart); only the mel comes from this package here.
 """
 import json
 import sys
