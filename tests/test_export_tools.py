@@ -41,5 +41,6 @@ def test_bench_export_rows(tmp_path):
     bench(["export", "--export-models", "tiny", "--seconds", "0.2", "--repeats", "1", "--out", str(tmp_path)])
     rows = json.loads((tmp_path / "export.json").read_text())["rows"]
     assert [r["runtime"] for r in rows] == ["pytorch", "onnxruntime"]
-    assert all(r["model"] == "tiny" and r["threads"] == 1 and r["time_s"] > 0 and r["rtf"] > 0 for r in rows)
+    assert all(r["model"] == "tiny" and r["threads"] == 1 and r["time_s"] > 0 and r["rtf"] > 0 and r["cpu_s"] > 0
+               for r in rows)
     assert rows[1]["max_abs_diff"] <= 1e-4 and rows[1]["export_s"] > 0

@@ -1,7 +1,7 @@
 """Export suite: ONNX Runtime (CPU) against PyTorch (CPU) on the same mel with the same thread count,
 for the demo model (its shipped weights) and a BigVGAN-v2-shaped model (random weights): time per
-call (the minimum of the repeats: the least disturbed by other work on the machine), real-time
-factor, export time, and the largest difference between the two outputs.
+call (the minimum of the repeats: the least disturbed by other work on the machine) and the process
+CPU time it took, real-time factors, export time, and the largest difference between the two outputs.
 """
 
 from __future__ import annotations
@@ -31,15 +31,19 @@ def _model(name: str, mel_name: str) -> tuple[Generator, dict]:
     return Generator.from_config({**load_config("model", name), "init": "torch"}), load_config("mel", mel_name)
 
 
-def _fastest(fn: Callable[[], object], repeats: int) -> float:
-    """The shortest of `repeats` timed calls after one warm-up call, in seconds."""
+def _fastest(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """The shortest wall-clock time and the least process CPU time of `repeats` calls after one warm-up
+    call, in seconds. On a shared machine the CPU time is the steadier figure of the work a call takes
+    (it leaves out the time the process waited for a core); with one thread it bounds the wall time
+    the call would take on an idle core."""
     fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return min(wall), min(cpu)
 
 
 def run(models: tuple[str, ...] = MODELS, seconds: float = 10.0, threads: tuple[int, ...] = (1,), repeats: int = 3,
@@ -71,10 +75,10 @@ def run(models: tuple[str, ...] = MODELS, seconds: float = 10.0, threads: tuple[
                 timings = {"pytorch": _fastest(lambda: voc(mel), repeats),
                            "onnxruntime": _fastest(lambda: session.run(None, feed), repeats)}
                 top = _profile(path, options, feed, profile_dir) if profile_dir is not None else None
-                for runtime, spent in timings.items():
+                for runtime, (spent, cpu) in timings.items():
                     row = {"model": name, "runtime": runtime, "threads": count, "mel_frames": frames,
                            "audio_s": round(audio_s, 3), "time_s": spent, "rtf": spent / audio_s,
-                           "realtime_x": audio_s / spent}
+                           "realtime_x": audio_s / spent, "cpu_s": cpu, "cpu_rtf": cpu / audio_s}
                     if runtime == "onnxruntime":
                         row.update(export_s=round(export_s, 1), max_abs_diff=difference)
                         if top:
