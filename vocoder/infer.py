@@ -36,8 +36,8 @@ from .booleans import parse_bool
 from .data.files import AUDIO_SUFFIXES
 from .data.mel_files import read_mel_file
 from .infer_paths import MEL_SUFFIXES, InferError, Job, find_inputs, plan_jobs
-from .runtime import set_cudnn_benchmark
-from .vocoder import PRECISIONS, Vocoder, check_mel, resolve_device
+from .runtime import PRECISION_NAMES, set_cudnn_benchmark
+from .vocoder import Vocoder, check_mel, resolve_device
 
 CHANNELS = ("mix", "keep")
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # a write failing so stops the run: the next ones would fail too
@@ -259,7 +259,7 @@ def _remove_orphans(jobs: list[Job]) -> None:
               "killed", flush=True)
 
 
-def run(checkpoint: str, input: str, output: str, device: str = "auto", precision: str = "fp32",
+def run(checkpoint: str, input: str, output: str, device: str = "auto", precision: str = "auto",
         overwrite: bool | str = False, channels: str = "mix", chunk_frames: int = 1024,
         overlap_frames: int | None = None, batch_size: int = 8, progress_every: int = 1,
         revision: str | None = None, cudnn_benchmark: bool | str = False) -> Summary:
@@ -271,8 +271,8 @@ def run(checkpoint: str, input: str, output: str, device: str = "auto", precisio
     cudnn_benchmark = parse_bool(cudnn_benchmark, "cudnn_benchmark")
     if channels not in CHANNELS:
         raise InferError(f"channels must be one of {CHANNELS}, got {channels!r}")
-    if precision not in PRECISIONS:
-        raise InferError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
+    if precision not in PRECISION_NAMES:
+        raise InferError(f"precision must be one of {PRECISION_NAMES}, got {precision!r}")
     resolve_device(device)
     chunk_frames, batch_size = _integer(chunk_frames, "chunk_frames", 1), _integer(batch_size, "batch_size", 1)
     progress_every = _integer(progress_every, "progress_every", 1)

@@ -25,9 +25,10 @@ from .audio import MelSpectrogram, pcm_to_float, resample
 from .chunking import Window, chunked_mel, plan_windows, receptive_field
 from .chunking import overlap_frames as default_overlap_frames
 from .checkpoint import load_model
+from .cuda_graphs import GraphedModule
 from .hub import resolve_checkpoint
 from .models.generator import Generator, check_mel_settings
-from .runtime import PRECISIONS, autocast, check_precision, conv_precision, resolve_device
+from .runtime import PRECISIONS, autocast, conv_precision, resolve_device, resolve_precision
 
 
 def check_mel(mel: Tensor, num_mels: int, name: str = "mel") -> None:
@@ -55,19 +56,21 @@ class Vocoder:
     `MelSpectrogram.config`); they must fit the generator (band count, hop). `chunk_frames`: mel
     frames whose audio one generator call keeps; `overlap_frames`: context on each side (default:
     the receptive field, `vocoder.chunking.overlap_frames`); `batch_size`: windows per generator
-    call. `precision`: one of `vocoder.runtime.PRECISIONS` ('fp32' strict, 'tf32', 'bf16', 'fp16').
+    call. `precision`: 'auto' (TF32 convolutions on CUDA, fp32 on the CPU) or one of
+    `vocoder.runtime.PRECISIONS` ('fp32' strict, 'tf32', 'bf16', 'fp16'). `cuda_graphs`: replay each
+    window shape's generator call as a CUDA graph (`vocoder.cuda_graphs`); None: on CUDA, off elsewhere.
     The generator is modified in place (weight norm folded, eval mode, moved to `device`).
     """
 
     def __init__(self, generator: Generator, mel: Mapping[str, Any], device: str | torch.device = "auto",
-                 precision: str = "fp32", chunk_frames: int = 1024, overlap_frames: int | None = None,
-                 batch_size: int = 8) -> None:
-        check_precision(precision)
+                 precision: str = "auto", chunk_frames: int = 1024, overlap_frames: int | None = None,
+                 batch_size: int = 8, cuda_graphs: bool | None = None) -> None:
         if int(chunk_frames) < 1 or int(batch_size) < 1:
             raise ValueError(f"chunk_frames and batch_size must be >= 1, got {chunk_frames}, {batch_size}")
         check_mel_settings(generator.config, mel)
         self.device = resolve_device(device)
-        self.precision, self.dtype = precision, PRECISIONS[precision]
+        self.precision = resolve_precision(precision, self.device)
+        self.dtype = PRECISIONS[self.precision]
         generator.remove_weight_norm()
         self.generator = generator.eval().requires_grad_(False).to(self.device)
         self.num_mels, self.hop_size = generator.num_mels, generator.hop_length
@@ -78,10 +81,14 @@ class Vocoder:
         self.overlap_frames = default_overlap_frames(generator) if overlap_frames is None else int(overlap_frames)
         if self.overlap_frames < 0:
             raise ValueError(f"overlap_frames must be >= 0, got {overlap_frames}")
+        if cuda_graphs and self.device.type != "cuda":
+            raise ValueError(f"cuda_graphs=True needs a CUDA device, got device={self.device}")
+        use_graphs = self.device.type == "cuda" if cuda_graphs is None else bool(cuda_graphs)
+        self.run_generator = GraphedModule(self.generator) if use_graphs else self.generator
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "auto",
-                        precision: str = "fp32", revision: str | None = None, **options: Any) -> "Vocoder":
+                        precision: str = "auto", revision: str | None = None, **options: Any) -> "Vocoder":
         """Load our checkpoint, a training checkpoint (`step_N.pt`), NVIDIA's `bigvgan_generator.pt`
         (file, or the folder holding it with its config.json), or a hub id at `revision` (a local path
         of the same spelling wins; `vocoder.hub`); `options` go to the constructor."""
@@ -90,7 +97,7 @@ class Vocoder:
 
     @classmethod
     def from_pretrained(cls, repo_id: str, revision: str | None = None, device: str | torch.device = "auto",
-                        precision: str = "fp32", **options: Any) -> "Vocoder":
+                        precision: str = "auto", **options: Any) -> "Vocoder":
         """A BigVGAN checkpoint by Hugging Face hub id (`nvidia/bigvgan_v2_24khz_100band_256x`) at `revision`
         (branch, tag or commit; default main), from the hub cache or downloaded; see from_checkpoint."""
         return cls.from_checkpoint(repo_id, device=device, precision=precision, revision=revision, **options)
@@ -169,7 +176,7 @@ class Vocoder:
                         first_sample=torch.tensor([(pitches[i][3] + w.start) * hop for i, w in batch],
                                                   device=self.device))
                 with conv_precision(self.precision, self.device), autocast(self.precision, self.device):
-                    y = self.generator(x, **source)
+                    y = self.run_generator(x, **source)
                 for (i, w), audio in zip(batch, y[:, 0].float()):
                     outputs[i][w.keep_start * hop:w.keep_stop * hop] = \
                         audio[(w.keep_start - w.start) * hop:(w.keep_stop - w.start) * hop]
