@@ -1,9 +1,10 @@
 """`python -m vocoder.bench SUITE`: run a benchmark suite; print its markdown table, write
-SUITE.json / .csv / .md and SUITE.png under --out.
+SUITE.json / .csv / .md and (all but stream) SUITE.png under --out.
 
     python -m vocoder.bench kernels                  # Snake, SnakeBeta, anti-aliased activation
     python -m vocoder.bench train --steps gan        # full GAN step, segments 8192 … 262144
     python -m vocoder.bench infer
+    python -m vocoder.bench stream                   # time per streamed piece, time to first audio
     python -m vocoder.bench train --device cpu --model tiny --discriminator tiny --segments 2048   # smoke run
 
 Figures are meant for a CUDA device; on the CPU the suites run (small sizes) as a smoke test, the
@@ -23,7 +24,7 @@ from ..models.generator import check_mel_settings
 from ..runtime import PRECISIONS, resolve_device, set_cudnn_benchmark
 from . import report
 
-SUITES = ("kernels", "train", "infer")
+SUITES = ("kernels", "train", "infer", "stream")
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -55,7 +56,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_names, default=("generator", "gan"),
                    help="train: generator and/or gan, comma-separated")
     p.add_argument("--variants", type=_names, default=("fused", "eager", "eager+ckpt", "fused+ckpt"),
-                   help="train: comma-separated; each fused or eager, then +options from ckpt, dckpt, "
+                   help="train: comma-separated; nvidia (NVIDIA's own train.py step, needs bigvgan), or fused or eager "
+                        "then +options from ckpt, dckpt, "
                         "compile, cudagraphs, wn-each-use (e.g. fused+ckpt+dckpt)")
     p.add_argument("--profile", action="store_true",
                    help="train: profile one more step: GPU kernel time and count, step time over kernel time")
@@ -64,8 +66,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=4, help="train: segments per batch")
     p.add_argument("--frames", type=_ints, default=(256, 2048, 16384, 131072),
                    help="infer: comma-separated mel lengths in frames")
-    p.add_argument("--precisions", type=_names, default=("fp32", "tf32", "bf16"),
-                   help="infer: comma-separated subset of fp32, tf32, bf16, fp16")
+    p.add_argument("--precisions", type=_names, default=None,
+                   help="infer/stream: comma-separated subset of fp32, tf32, bf16, fp16 "
+                        "(default: fp32,tf32,bf16 for infer, tf32 for stream)")
+    p.add_argument("--piece-frames", type=int, default=32, help="stream: mel frames per piece")
+    p.add_argument("--stream-frames", type=int, default=1024, help="stream: mel frames streamed per run")
     p.add_argument("--activations", type=_names, default=None,
                    help="infer: comma-separated subset of fused, eager, nvidia (default: all that run here)")
     p.add_argument("--cudnn-benchmark", action="store_true",
@@ -84,10 +89,12 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"{error} (--device cpu is a smoke run)")
     from . import infer, kernels, train
 
-    bad = ([s for s in args.steps if s not in train.STEPS] + [v for v in args.precisions if v not in PRECISIONS]
+    bad = ([s for s in args.steps if s not in train.STEPS] + [v for v in args.precisions or () if v not in PRECISIONS]
            + [a for a in args.activations or () if a not in infer.ACTIVATIONS])
     if bad:
         p.error(f"unknown --steps/--precisions/--activations value(s): {', '.join(bad)}")
+    if args.piece_frames < 1 or args.stream_frames < 1:
+        p.error(f"--piece-frames and --stream-frames must be >= 1, got {args.piece_frames}, {args.stream_frames}")
     for variant in args.variants:
         try:
             train.Variant.parse(variant)
@@ -105,8 +112,12 @@ def main(argv: list[str] | None = None) -> None:
         rows = kernels.run(quick=args.quick, device=device)
         kernels.plot(rows, png)
     elif args.suite == "infer":
-        rows = infer.run(args.model, args.frames, args.precisions, args.repeats, device, args.mel, args.activations)
+        rows = infer.run(args.model, args.frames, args.precisions or ("fp32", "tf32", "bf16"), args.repeats, device,
+                         args.mel, args.activations)
         infer.plot(rows, png)
+    elif args.suite == "stream":
+        rows = infer.stream_rows(args.model, args.stream_frames, args.piece_frames, args.precisions or ("tf32",),
+                                 device, args.mel, repeats=args.repeats)
     else:
         rows = train.run(args.model, args.segments, args.batch, args.repeats, device, args.variants,
                          args.steps, args.discriminator, args.mel, args.profile)

@@ -9,7 +9,9 @@ to fit long segments), `dckpt` (GAN step: every sub-discriminator recomputed in 
 `train.discriminator_checkpointing`), `compile` / `cudagraphs` (the generator through torch.compile,
 default mode / "reduce-overhead", `train.compile`), and `wn-each-use` (generator step: weight norm
 computed at every use instead of once per step, the behaviour before `weight_norm_once`).
-Out-of-memory is recorded as a result. The GAN step runs at precision tf32 (float32, cuDNN
+Variant `nvidia` is NVIDIA's own step (`vocoder.bench.nvidia_train`: the `bigvgan` package's
+generator, discriminators, losses and its train.py loop body, from the same configs; skipped with
+a note where `bigvgan` is not installed). Out-of-memory is recorded as a result. The GAN step runs at precision tf32 (float32, cuDNN
 convolutions in TF32: PyTorch's default, as NVIDIA's training uses).
 
 peak_GiB is everything allocated at the step's peak (weights, gradients, optimiser state, inputs and
@@ -23,6 +25,7 @@ and step_vs_kernels the median step time over kernel_ms (1.0: the GPU never wait
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -48,7 +51,7 @@ from .saved import SavedTensorLedger
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STEPS = ("generator", "gan")
 VARIANTS = ("fused", "eager", "eager+ckpt", "fused+ckpt")  # the default set
-BASES = ("fused", "eager")
+BASES = ("fused", "eager", "nvidia")
 OPTIONS = ("ckpt", "dckpt", "compile", "cudagraphs", "wn-each-use")
 KINDS = ("activations", "conv_inputs", "weight_norm", "discriminators", "mel_loss", "other")
 DISCRIMINATORS = (MultiPeriodDiscriminator, MultiResolutionDiscriminator, MultiScaleSubbandCQTDiscriminator,
@@ -64,14 +67,19 @@ class Variant:
     discriminator_checkpointing: bool = False
     compile: str | None = None  # a torch.compile mode for the generator
     weight_norm_once: bool = True
+    nvidia: bool = False  # NVIDIA's own step (vocoder.bench.nvidia_train), no options
 
     @classmethod
     def parse(cls, name: str) -> "Variant":
         base, *options = name.split("+")
         unknown = [o for o in options if o not in OPTIONS]
         if base not in BASES or unknown or len(set(options)) != len(options):
-            raise ValueError(f"variant {name!r}: expected {' or '.join(BASES)} followed by +options "
+            raise ValueError(f"variant {name!r}: expected nvidia, or fused or eager followed by +options "
                              f"from {', '.join(OPTIONS)}")
+        if base == "nvidia":
+            if options:
+                raise ValueError(f"variant {name!r}: nvidia (NVIDIA's own step) takes no options")
+            return cls(False, nvidia=True)
         if "compile" in options and "cudagraphs" in options:
             raise ValueError(f"variant {name!r}: compile and cudagraphs are two modes of one option")
         mode = "default" if "compile" in options else "reduce-overhead" if "cudagraphs" in options else None
@@ -158,6 +166,13 @@ class Case:
         check_mel_settings(model, mel)
         torch.manual_seed(0)
         self.device, self.variant = device, variant
+        self.nvidia = None
+        if variant.nvidia:
+            from .nvidia_train import NvidiaTrainStep
+
+            self.nvidia = NvidiaTrainStep(model, mel, discriminator, device)
+            self.mel = MelSpectrogram.from_config(mel).to(device)
+            return
         self.generator = Generator.from_config(model, impl="fused" if variant.fused else "eager").to(device)
         self.generator.activation_checkpointing = variant.checkpointing
         self.generator_train = self.generator
@@ -180,6 +195,12 @@ class Case:
     def step(self, kind: str, batch: int, segment: int) -> tuple[Callable[[], object], list[Tensor]]:
         """(one step on fresh random input, the parameters it trains)."""
         gen = torch.Generator(device=self.device).manual_seed(segment)
+        if self.nvidia is not None:
+            if kind == "generator":
+                mel = torch.randn(batch, self.mel.num_mels, segment // self.mel.hop_size, device=self.device, generator=gen)
+                return self.nvidia.generator_step(mel), list(self.nvidia.generator.parameters())
+            wav = (0.3 * torch.randn(batch, 1, segment, device=self.device, generator=gen)).clamp_(-1, 1)
+            return (lambda: self.nvidia(wav)), self.nvidia.parameters()
         if kind == "generator":
             frames = segment // self.mel.hop_size
             mel = torch.randn(batch, self.mel.num_mels, frames, device=self.device, generator=gen)
@@ -217,6 +238,13 @@ def variant_rows(model_name: str, model: dict, mel: dict, disc_name: str, disc: 
                  profile: bool = False) -> list[dict]:
     """The rows of one step kind and variant, shortest segment first, on one set of models."""
     v = Variant.parse(variant)
+    if v.nvidia:
+        from .nvidia_train import available
+
+        reason = available()
+        if reason:
+            print(f"skipping variant nvidia: {reason}", file=sys.stderr, flush=True)
+            return []
     case = Case(model, mel, disc, v, device)
     rows = []
     for segment in segments:
@@ -228,7 +256,7 @@ def variant_rows(model_name: str, model: dict, mel: dict, disc_name: str, disc: 
             if profile:
                 result.update(kernel_time(step, device))
                 result["step_vs_kernels"] = ms / result["kernel_ms"] if result["kernel_ms"] else None
-            if v.compile is None:
+            if v.compile is None and not v.nvidia:  # the ledger knows our modules only
                 result.update(saved_by_kind(step, params))
             return result
 
@@ -256,7 +284,8 @@ def plot(rows: list[dict], path: Path, gpu_memory_gib: float | None) -> None:
         memory_key = "peak_GiB" if any(isinstance(r["peak_GiB"], float) for r in mine) else "saved_GiB"
         for variant in dict.fromkeys(r["variant"] for r in mine):
             pts = [r for r in mine if r["variant"] == variant and isinstance(r["step_ms"], float)]
-            ax_mem.plot([r["segment"] for r in pts], [r[memory_key] for r in pts], marker="o", label=variant)
+            known = [r for r in pts if isinstance(r.get(memory_key), float)]  # none on the CPU for nvidia
+            ax_mem.plot([r["segment"] for r in known], [r[memory_key] for r in known], marker="o", label=variant)
             ax_time.plot([r["segment"] for r in pts], [r["step_ms"] for r in pts], marker="o", label=variant)
         if gpu_memory_gib and memory_key == "peak_GiB":
             ax_mem.axhline(gpu_memory_gib, color="gray", linestyle="--", label="GPU memory")
