@@ -5,9 +5,8 @@ On CUDA: `Vocoder` replays give eager's audio to 1e-6 at the same precision, chu
 import pytest
 import torch
 
-from model_configs import mel_config, model_config
-
 from vocoder import Vocoder
+from vocoder.bench.train import load_config
 from vocoder.cuda_graphs import GraphedModule
 from vocoder.models import Generator
 
@@ -104,7 +103,7 @@ def test_bad_cap_is_refused():
 
 def tiny_vocoder(**options) -> Vocoder:
     torch.manual_seed(0)
-    return Vocoder(Generator.from_config(model_config("tiny")), mel_config("tiny"), **options)
+    return Vocoder(Generator.from_config(load_config("model", "tiny")), load_config("mel", "24khz_100band"), **options)
 
 
 def test_graphs_are_off_on_the_cpu_and_cannot_be_asked_for_there():
