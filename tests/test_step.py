@@ -173,7 +173,7 @@ def test_discriminator_checkpointing_gives_identical_gradients_with_less_saved(m
     wav = audio()
     results = []
     for checkpointing in (False, True):
-        step = GanStep(*models(), discriminator_checkpointing=checkpointing, split_discriminator_backward=False)
+        step = GanStep(*models(), discriminator_checkpointing=checkpointing)
         params = [*step.generator.parameters(), *step.discriminators.parameters()]
         with SavedTensorLedger(resident=params) as ledger:
             losses = step(wav)

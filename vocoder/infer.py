@@ -260,8 +260,8 @@ def _remove_orphans(jobs: list[Job]) -> None:
 
 
 def run(checkpoint: str, input: str, output: str, device: str = "auto", precision: str = "auto",
-        overwrite: bool | str = False, channels: str = "mix", chunk_frames: int = 1024,
-        overlap_frames: int | None = None, batch_size: int = 8, progress_every: int = 1,
+        overwrite: bool | str = False, channels: str = "mix", chunk_frames: int = 4096,
+        overlap_frames: int | None = None, batch_size: int = 2, progress_every: int = 1,
         revision: str | None = None, cudnn_benchmark: bool | str = False) -> Summary:
     """The whole command from plain values: check the arguments, find the inputs, plan and check the
     outputs (refusals, a writable output folder), load the model (a path, or a hub id at `revision`:

@@ -63,8 +63,8 @@ class Vocoder:
     """
 
     def __init__(self, generator: Generator, mel: Mapping[str, Any], device: str | torch.device = "auto",
-                 precision: str = "auto", chunk_frames: int = 1024, overlap_frames: int | None = None,
-                 batch_size: int = 8, cuda_graphs: bool | None = None) -> None:
+                 precision: str = "auto", chunk_frames: int = 4096, overlap_frames: int | None = None,
+                 batch_size: int = 2, cuda_graphs: bool | None = None) -> None:
         if int(chunk_frames) < 1 or int(batch_size) < 1:
             raise ValueError(f"chunk_frames and batch_size must be >= 1, got {chunk_frames}, {batch_size}")
         check_mel_settings(generator.config, mel)

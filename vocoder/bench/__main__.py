@@ -58,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", type=_names, default=("fused", "eager", "eager+ckpt", "fused+ckpt"),
                    help="train: comma-separated; nvidia (NVIDIA's own train.py step, needs bigvgan), or fused or eager "
                         "then +options from ckpt, dckpt, "
-                        "compile, cudagraphs, wn-each-use, joint-d (e.g. fused+ckpt+dckpt)")
+                        "compile, cudagraphs, wn-each-use, split-d (e.g. fused+ckpt+dckpt)")
     p.add_argument("--profile", action="store_true",
                    help="train: profile one more step: GPU kernel time and count, step time over kernel time")
     p.add_argument("--segments", type=_ints, default=(8192, 32768, 65536, 131072, 262144),

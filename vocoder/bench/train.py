@@ -9,8 +9,8 @@ to fit long segments), `dckpt` (GAN step: every sub-discriminator recomputed in 
 `train.discriminator_checkpointing`), `compile` / `cudagraphs` (the generator through torch.compile,
 default mode / "reduce-overhead", `train.compile`), `wn-each-use` (generator step: weight norm
 computed at every use instead of once per step, the behaviour before `weight_norm_once`) and
-`joint-d` (GAN step: the discriminators' backward in one pass over real and generated audio, the
-behaviour before `split_discriminator_backward`).
+`split-d` (GAN step: the discriminators' backward in two passes, real then generated audio,
+`split_discriminator_backward`).
 Variant `nvidia` is NVIDIA's own step (`vocoder.bench.nvidia_train`: the `bigvgan` package's
 generator, discriminators, losses and its train.py loop body, from the same configs; skipped with
 a note where `bigvgan` is not installed). Out-of-memory is recorded as a result. The GAN step runs at precision tf32 (float32, cuDNN
@@ -54,7 +54,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STEPS = ("generator", "gan")
 VARIANTS = ("fused", "eager", "eager+ckpt", "fused+ckpt")  # the default set
 BASES = ("fused", "eager", "nvidia")
-OPTIONS = ("ckpt", "dckpt", "compile", "cudagraphs", "wn-each-use", "joint-d")
+OPTIONS = ("ckpt", "dckpt", "compile", "cudagraphs", "wn-each-use", "split-d")
 KINDS = ("activations", "conv_inputs", "weight_norm", "discriminators", "mel_loss", "other")
 DISCRIMINATORS = (MultiPeriodDiscriminator, MultiResolutionDiscriminator, MultiScaleSubbandCQTDiscriminator,
                   DiscriminatorP, DiscriminatorR, DiscriminatorCQT)  # the generator update calls the sub-discriminators
@@ -70,7 +70,7 @@ class Variant:
     compile: str | None = None  # a torch.compile mode for the generator
     weight_norm_once: bool = True
     nvidia: bool = False  # NVIDIA's own step (vocoder.bench.nvidia_train), no options
-    split_discriminator_backward: bool = True
+    split_discriminator_backward: bool = False
 
     @classmethod
     def parse(cls, name: str) -> "Variant":
@@ -87,7 +87,7 @@ class Variant:
             raise ValueError(f"variant {name!r}: compile and cudagraphs are two modes of one option")
         mode = "default" if "compile" in options else "reduce-overhead" if "cudagraphs" in options else None
         return cls(base == "fused", "ckpt" in options, "dckpt" in options, mode, "wn-each-use" not in options,
-                   split_discriminator_backward="joint-d" not in options)
+                   split_discriminator_backward="split-d" in options)
 
 
 def load_config(group: str, name: str) -> dict:

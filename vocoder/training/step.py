@@ -66,9 +66,9 @@ class GanStep:
     also backpropagates into the discriminators there and then discards those gradients).
     Options: `discriminator_checkpointing` recomputes each sub-discriminator in backward (the
     generator update's feature-matching loss inside the recomputed part); `compile` runs the
-    generator through `torch.compile` with that mode; `split_discriminator_backward` (default, off
-    under DDP) runs the discriminators' backward on real audio, then on generated audio: the same
-    gradients with half the discriminator graph alive (`vocoder.training.split_backward`).
+    generator through `torch.compile` with that mode; `split_discriminator_backward` (not under DDP)
+    runs the discriminators' backward on real audio, then on generated audio: the same gradients with
+    half the discriminator graph alive (`vocoder.training.split_backward`), a few % slower.
     A generator with a pitch source (model.pitch_source) is driven by the batch's F0 targets, and
     its pitch predictor learns them: `lambda_pitch` × its loss joins the generator's.
     """
@@ -78,7 +78,7 @@ class GanStep:
                  lr_decay: float = 0.9999996, clip_grad_norm: float = 500.0, lambda_mel: float = 15.0,
                  lambda_pitch: float = 1.0, precision: str = "tf32", distributed: bool = False,
                  discriminator_checkpointing: bool = False,
-                 compile: str | None = None, split_discriminator_backward: bool = True) -> None:
+                 compile: str | None = None, split_discriminator_backward: bool = False) -> None:
         check_precision(precision, training=True)
         if compile not in COMPILE_MODES:
             raise ValueError(f"compile must be one of {', '.join(map(str, COMPILE_MODES))}, got {compile!r}")
