@@ -20,7 +20,7 @@ class FakeCapture:
         self.shapes: list[tuple[int, ...]] = []
 
     def __call__(self, function, example):
-        self.shapes.append(tuple(example["x"].shape))
+        self.shapes.append(tuple(example["0"].shape))
         return lambda arguments: function(**arguments) + 0
 
 
@@ -75,6 +75,24 @@ def test_keyword_tensors_are_part_of_the_signature_and_other_arguments_stay_eage
     for _ in range(3):
         assert torch.equal(g(x, scale=3.0), x * 3)  # not a tensor: eager every time
     assert capture.shapes == [(1, 3, 5)] and g.eager_calls == 4
+
+
+def test_none_and_dicts_of_tensors_are_graphed_with_their_layout():
+    calls = []
+
+    def module(x, condition=None):
+        calls.append(condition)
+        return x if condition is None else x * condition["scale"] + condition["shift"]
+
+    capture = FakeCapture()
+    g = GraphedModule(module, capture=capture, device_types=("cpu",))
+    x, condition = torch.randn(1, 3, 5), {"scale": torch.tensor(2.0), "shift": torch.tensor(1.0)}
+    for _ in range(3):
+        assert torch.equal(g(x, condition), x * 2 + 1)
+        assert torch.equal(g(x, None), x)
+    assert capture.shapes == [(1, 3, 5), (1, 3, 5)] and len(g.graphs) == 2  # one graph per layout
+    other = {"scale": torch.tensor(3.0), "shift": torch.tensor(0.0)}
+    assert torch.equal(g(x, other), x * 3)  # same layout and shapes: replayed with the new values
 
 
 def test_tensors_off_the_graph_device_stay_eager():

@@ -47,14 +47,50 @@ def capture_cuda_graph(function: Callable[..., Tensor], example: dict[str, Tenso
     return replay
 
 
-class GraphedModule:
-    """`module(x, **kwargs)` through CUDA graphs, one per input signature (shapes, dtypes, devices).
+Layout = tuple  # how a call's arguments nest: per positional argument None, "tensor" or a dict's keys
 
-    Calls whose arguments are not all tensors on one CUDA device run eagerly. A signature is captured
-    on its second call (the first runs eagerly and warms up) and replayed from its third; the
-    `max_graphs` most recently used graphs are kept. `capture` makes the graph and `device_types`
-    are where it applies (parameters so that the caching policy can be tested without a GPU). The numeric context (autocast, cuDNN's TF32
-    setting) is the caller's and must not change between calls of one instance.
+
+def flatten(args: tuple, kwargs: dict[str, Any]) -> tuple[Layout, dict[str, Tensor]] | None:
+    """A call's arguments as (layout, named tensors): positional and keyword arguments may be tensors,
+    None, or dicts of tensors; None for anything else (such a call is not graphed)."""
+    tensors: dict[str, Tensor] = {}
+    layout = []
+    for name, value in [*((str(i), a) for i, a in enumerate(args)), *sorted(kwargs.items())]:
+        if value is None:
+            layout.append((name, None))
+        elif isinstance(value, Tensor):
+            layout.append((name, "tensor"))
+            tensors[name] = value
+        elif isinstance(value, dict) and all(isinstance(v, Tensor) for v in value.values()):
+            layout.append((name, tuple(value)))
+            tensors.update({f"{name}.{k}": v for k, v in value.items()})
+        else:
+            return None
+    return tuple(layout), tensors
+
+
+def unflatten(layout: Layout, tensors: dict[str, Tensor]) -> tuple[list, dict[str, Any]]:
+    """The (args, kwargs) that `flatten` took apart."""
+    args, kwargs = [], {}
+    for name, kind in layout:
+        value = None if kind is None else tensors[name] if kind == "tensor" else {k: tensors[f"{name}.{k}"] for k in kind}
+        if name.isdigit():
+            args.append(value)
+        else:
+            kwargs[name] = value
+    return args, kwargs
+
+
+class GraphedModule:
+    """`module(...)` through CUDA graphs, one per call signature (argument layout, shapes, dtypes, devices).
+
+    Arguments may be tensors, None, or dicts of tensors, all tensors on one device of `device_types`;
+    other calls run eagerly. A signature is captured on its second call (the first runs eagerly and
+    warms up) and replayed from then on; the `max_graphs` most recently used graphs are kept. A capture
+    that fails (something in the module cannot be captured) leaves the module eager for good, with a
+    warning. `capture` makes the graph and `device_types` are where it applies (parameters so that the
+    caching policy can be tested without a GPU). The numeric context (autocast, cuDNN's TF32 setting)
+    is the caller's and must not change between calls of one instance.
     """
 
     def __init__(self, module: nn.Module | Callable[..., Tensor], max_graphs: int = 8,
@@ -67,52 +103,52 @@ class GraphedModule:
         self.seen: OrderedDict[Hashable, None] = OrderedDict()  # signatures run once, most recent last
         self.captures = self.replays = self.eager_calls = 0
 
-    def __call__(self, x: Tensor, **kwargs: Any) -> Tensor:
-        arguments = {"x": x, **kwargs}
-        key = self.signature(arguments)
+    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        flat = flatten(args, kwargs)
+        key = None if flat is None else self.signature(*flat)
         if key is None:
             self.eager_calls += 1
-            return self.module(x, **kwargs)
+            return self.module(*args, **kwargs)
+        layout, tensors = flat
         replay = self.graphs.get(key)
         if replay is None:
             if key not in self.seen:
                 self.remember(key)
                 self.eager_calls += 1
-                return self.module(x, **kwargs)
+                return self.module(*args, **kwargs)
             del self.seen[key]
             try:
-                replay = self.capture(self.call, arguments)
+                replay = self.capture(lambda **named: self.call(layout, named), tensors)
             except RuntimeError as error:  # something in the module cannot be captured: stay eager
                 warnings.warn(f"CUDA graph capture failed, running eagerly from now on: {error}", RuntimeWarning)
                 self.device_types = ()
                 self.graphs.clear()
                 self.eager_calls += 1
-                return self.module(x, **kwargs)
+                return self.module(*args, **kwargs)
             self.captures += 1
             self.graphs[key] = replay
             while len(self.graphs) > self.max_graphs:
                 self.graphs.popitem(last=False)
         self.graphs.move_to_end(key)
         self.replays += 1
-        return replay(arguments)
+        return replay(tensors)
 
-    def call(self, x: Tensor, **kwargs: Tensor) -> Tensor:
-        return self.module(x, **kwargs)
+    def call(self, layout: Layout, tensors: dict[str, Tensor]) -> Tensor:
+        args, kwargs = unflatten(layout, tensors)
+        return self.module(*args, **kwargs)
 
     def remember(self, key: Hashable) -> None:
         self.seen[key] = None
         while len(self.seen) > 4 * self.max_graphs:  # bounded too: a stream of one-off shapes
             self.seen.popitem(last=False)
 
-    def signature(self, arguments: dict[str, Any]) -> Hashable | None:
-        """The graph key of a call: each argument's name, shape, dtype and device; None where an
-        argument is not a tensor or the tensors are not all on one device of `device_types`."""
-        if not all(isinstance(v, Tensor) for v in arguments.values()):
-            return None
-        devices = {v.device for v in arguments.values()}
+    def signature(self, layout: Layout, tensors: dict[str, Tensor]) -> Hashable | None:
+        """The graph key of a call: its layout and each tensor's name, shape, dtype and device; None
+        where there is no tensor or the tensors are not all on one device of `device_types`."""
+        devices = {v.device for v in tensors.values()}
         if len(devices) != 1 or next(iter(devices)).type not in self.device_types:
             return None
-        return tuple((name, tuple(v.shape), v.dtype, v.device) for name, v in arguments.items())
+        return layout, tuple((name, tuple(v.shape), v.dtype, v.device) for name, v in tensors.items())
 
     def clear(self) -> None:
         """Drop every graph (their memory goes back to PyTorch's allocator) and what was seen."""
