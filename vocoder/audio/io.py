@@ -61,9 +61,9 @@ def check_sampling_rate(value: object, name: str = "sampling_rate") -> int:
     anything else (0, negative, 24000.5, True, a string)."""
     integral = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
     if isinstance(value, bool) or not integral:
-        raise ValueError(f"{name} must be a whole number of Hz, got {value!r}")
+        raise ValueError(f"{name} must be a positive integer (Hz), got {value!r}")
     if int(value) < MIN_SAMPLING_RATE:
-        raise ValueError(f"{name} must be at least {MIN_SAMPLING_RATE} Hz, got {value!r}")
+        raise ValueError(f"{name} must be a positive integer of at least {MIN_SAMPLING_RATE} Hz, got {value!r}")
     return int(value)
 
 

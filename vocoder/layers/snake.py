@@ -33,9 +33,10 @@ def _initial(value: float | Tensor | Sequence[float], logscale: bool, name: str,
     """The parameter's initial (C,) values from one number, or from one value per channel (a tensor,
     array or list of `channels` values); a clear error for anything else."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        if not math.isfinite(value) or (logscale and value <= 0):
-            raise ValueError(f"{name}={value} must be finite" + (" and positive when logscale=True (it is stored "
-                                                                  "as a log)" if logscale else ""))
+        if not math.isfinite(value):
+            raise ValueError(f"{name}={value} must be a finite number")
+        if logscale and value <= 0:
+            raise ValueError(f"{name}={value} must be positive when logscale=True (it is stored as a log)")
         return torch.full((channels,), math.log(value) if logscale else float(value))
     accepted = f"one number or {channels} per-channel values (a tensor of shape ({channels},))"
     try:
