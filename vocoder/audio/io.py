@@ -89,6 +89,10 @@ def resample(wav: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
     return AF.resample(wav, int(orig_sr), int(new_sr))
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.3g} hours" if seconds >= 3600 else f"{seconds:.3g} s"
+
+
 def _rate_problem(file_sr: int, frames: int, sampling_rate: int, max_seconds: float) -> str | None:
     """Why a file of `frames` frames at `file_sr` cannot be read at `sampling_rate`, or None."""
     if file_sr < MIN_SAMPLING_RATE:
@@ -96,8 +100,8 @@ def _rate_problem(file_sr: int, frames: int, sampling_rate: int, max_seconds: fl
                 "header or not audio")
     seconds = frames / file_sr
     if seconds > max_seconds and frames < 2**60:  # libsndfile gives 2^63 - 1 frames when it cannot tell
-        return (f"{seconds / 3600:.1f} hours of audio at its declared {file_sr} Hz, over the limit of "
-                f"{max_seconds / 3600:g} hours for one file (a damaged header, or split the file)")
+        return (f"{_duration(seconds)} of audio at its declared {file_sr} Hz, over the limit of "
+                f"{_duration(max_seconds)} for one file (a damaged header, or split the file)")
     if file_sr != sampling_rate and resampling_filter_size(file_sr, sampling_rate) > MAX_RESAMPLING_FILTER:
         return (f"its sample rate {file_sr} Hz shares no common factor with {sampling_rate} Hz, so resampling "
                 "it would need gigabytes; a damaged header, or resample it to a usual rate first")
