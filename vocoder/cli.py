@@ -105,11 +105,13 @@ def shell_word(text: str) -> str:
 
 
 def grammar_error(arg: str, err: OverrideParseException) -> str:
-    """One line for an override Hydra cannot parse, with the quoting that works when there is one."""
+    """One line for an override Hydra cannot parse, with the quoting that works when the value is
+    meant as a string (a value opening a list or dict, `[1`, is a typo in it: Hydra's words then)."""
     shown = arg if arg.isprintable() else repr(arg)
-    quoted = hydra_quoted(arg)
+    value = arg.partition("=")[2].lstrip()
+    quoted = None if value.startswith(("[", "{")) else hydra_quoted(arg)
     if quoted is None:
-        return f"cannot read the argument {shown}: {hydra_error_line(err)}"
+        return hydra_error_line(err)
     return (f"cannot read the argument {shown} as it is: a value with non-ASCII letters, spaces, '=', '#', "
             f"',', quotes or a newline needs Hydra's quotes; write it as {shell_word(quoted)}")
 
