@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import hydra
@@ -29,8 +29,8 @@ from omegaconf import DictConfig
 
 from .audio import GriffinLimVocoder, MelSpectrogram
 from .booleans import parse_bool
-from .cli import EntryPoint, error_line
 from .checkpoint import load_model
+from .cli import EntryPoint, error_line
 from .data.files import AUDIO_SUFFIXES
 from .evaluation import (DEFAULT_MEL, METRICS, FileScores, Pair, PairingError, audio_files, check_metrics, coverage_lines,
                          markdown_table, metrics_csv, pair_files, score_files, silent_mel_rms, summary_json)
