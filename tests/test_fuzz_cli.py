@@ -122,7 +122,7 @@ def test_a_real_command_line_with_an_odd_path(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and proc.stdout == "", proc.stderr
     assert proc.stderr.splitlines() == ["vocoder.infer: error: cannot read the argument input=ü.wav as it is: a value "
-                                        "with non-ASCII letters, spaces, '=', '#', ',', quotes or a newline needs "
+                                        "with non-ASCII letters, '=', '#', ',', quotes or a newline needs "
                                         "Hydra's quotes; write it as 'input=\"ü.wav\"'"]
 
 

@@ -112,7 +112,7 @@ def grammar_error(arg: str, err: OverrideParseException) -> str:
     quoted = None if value.startswith(("[", "{")) else hydra_quoted(arg)
     if quoted is None:
         return hydra_error_line(err)
-    return (f"cannot read the argument {shown} as it is: a value with non-ASCII letters, spaces, '=', '#', "
+    return (f"cannot read the argument {shown} as it is: a value with non-ASCII letters, '=', '#', "
             f"',', quotes or a newline needs Hydra's quotes; write it as {shell_word(quoted)}")
 
 
@@ -178,7 +178,7 @@ class EntryPoint:
                 self.fail(f"{arg} is a sweep over several values (--multirun); write {key}=[a,b] for a list{hint}")
             parsed.append(override)
         try:
-            config = self._compose(args)
+            self._compose(args)
         except (HydraException, OmegaConfBaseException) as err:
             named = re.search(r"Could not override '([^']+)'", str(err))
             if named is None:
@@ -188,7 +188,8 @@ class EntryPoint:
                 config = self._compose(others)
             except (HydraException, OmegaConfBaseException):
                 self.fail(hydra_error_line(err))
-            (arg,) = [a for a, o in zip(args, parsed) if o.key_or_group == named[1]][-1:] or [named[1]]
+            given = [a for a, o in zip(args, parsed) if o.key_or_group == named[1]]
+            arg = given[-1] if given else named[1]
             self.fail(unknown_key(config, named[1], arg if self.open_config else None))
         if self.open_config:
             return
