@@ -149,3 +149,18 @@ def test_infer_names_a_config_json_in_one_line(monkeypatch, capsys, checkpoint, 
         vi.cli()
     err = capsys.readouterr().err.splitlines()
     assert done.value.code == 2 and len(err) == 1 and "config.json is a JSON file" in err[0], err
+
+
+def test_weights_that_do_not_fit_are_one_line(monkeypatch, capsys, checkpoint, tmp_path):
+    state = torch.load(checkpoint, weights_only=True)
+    del state["generator"]["conv_pre.bias"]
+    state["generator"]["extra.weight"] = torch.zeros(2)
+    torch.save(state, tmp_path / "mismatch.pt")
+    sf.write(tmp_path / "a.wav", tone(4800), SR)
+    monkeypatch.setattr("sys.argv", ["vocoder.infer", f"checkpoint={tmp_path / 'mismatch.pt'}",
+                                     f"input={tmp_path / 'a.wav'}", f"output={tmp_path / 'out'}", "device=cpu"])
+    with pytest.raises(SystemExit) as done:
+        vi.cli()
+    err = capsys.readouterr().err.splitlines()
+    assert done.value.code == 2 and err == [f"vocoder.infer: error: {tmp_path / 'mismatch.pt'} does not match the model "
+                                            "config: missing: conv_pre.bias; unexpected: extra.weight"], err

@@ -271,7 +271,7 @@ def _locate(path: Path) -> tuple[Path, Path | None]:
 
 
 def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
-    """Raise a CheckpointError naming the missing, unexpected and mis-shaped keys, if any."""
+    """Raise a CheckpointError naming the missing, unexpected and mis-shaped keys, if any (one line)."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
@@ -281,12 +281,12 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], s
     if not (missing or unexpected or misshaped):
         return
 
-    def listed(title: str, keys: list[str]) -> str:
+    def listed(title: str, keys: list[str]) -> list[str]:
         shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
-        return f"\n  {title}: {shown}" if keys else ""
+        return [f"{title}: {shown}"] if keys else []
 
-    raise CheckpointError(f"{source} does not match the model config:" + listed("missing", missing)
-                          + listed("unexpected", unexpected) + listed("wrong shape", misshaped))
+    found = listed("missing", missing) + listed("unexpected", unexpected) + listed("wrong shape", misshaped)
+    raise CheckpointError(f"{source} does not match the model config: {'; '.join(found)}")
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Generator, dict[str, Any]]:
