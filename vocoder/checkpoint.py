@@ -5,7 +5,8 @@ What our checkpoints record about the model is `model = {"generator": the Genera
 arguments, "mel": its MelSpectrogram settings}` (`model_record`). Older layouts are translated here,
 at the boundary, and nowhere else (`read_model_config`): this package's checkpoints written before
 the model/mel split (one flat dict of generator and mel keys, under `config`, or under `config.model`
-in training checkpoints) and NVIDIA's flat `config.json`.
+in training checkpoints) and NVIDIA's flat `config.json`; and generator state dicts written before
+the pitch source became one component (`generator_state`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from .layers.weight_norm import adapt_state_dict
 from .models.generator import Generator, check_mel_settings
 
 NVIDIA_WEIGHTS, NVIDIA_CONFIG = "bigvgan_generator.pt", "config.json"
+# the pitch source's parameters before they moved into Generator.conditioning: old prefix → new
+RENAMED_PREFIXES = {"pitch_predictor.": "conditioning.predictor.", "source.": "conditioning.source.",
+                    "source_downs.": "conditioning.downs."}
 
 
 class CheckpointError(RuntimeError):
@@ -114,6 +118,16 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
         except ValueError as e:
             raise CheckpointError(f"{path}: the model record in its metadata is not JSON: {e}") from e
     return state
+
+
+def generator_state(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """A generator state dict with the names of older layouts translated to today's (order kept)."""
+    def renamed(key: str) -> str:
+        for old, new in RENAMED_PREFIXES.items():
+            if key.startswith(old):
+                return new + key[len(old):]
+        return key
+    return {renamed(k): v for k, v in state_dict.items()}
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -313,10 +327,11 @@ def load_model_keys(path: str | os.PathLike,
         MelSpectrogram.from_config(record["mel"])  # settings it can compute (window within n_fft, ...)
     except ValueError as e:
         raise CheckpointError(f"the model config of {weights} does not describe a generator and its mel: {e}") from e
-    state_dict = adapt_state_dict(generator, state["generator"])
+    saved = generator_state(state["generator"])
+    state_dict = adapt_state_dict(generator, saved)
     check_state_dict(generator, state_dict, str(weights))
     generator.load_state_dict(state_dict)
-    return generator.to(device), record["mel"], list(state["generator"])
+    return generator.to(device), record["mel"], list(saved)
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from pesq import BufferTooShortError, NoUtterancesError, PesqError, pesq
 from torch import Tensor
 
 from ..audio import resample
@@ -29,6 +28,8 @@ def pesq_wb(reference: Tensor, generated: Tensor, sampling_rate: int) -> float:
     (NVIDIA converts to int16 first; `pesq` scales both by their common peak either way).
     Raises UndefinedMetric when PESQ has no value: shorter than 0.25 s, or no speech found.
     """
+    from pesq import BufferTooShortError, NoUtterancesError, PesqError, pesq  # here: inference never loads it
+
     ref, gen = trim_to_shorter(as_waveform(reference, "reference"), as_waveform(generated, "generated"))
     ref16 = resample(ref, int(sampling_rate), PESQ_RATE).numpy().astype(np.float32)
     gen16 = resample(gen, int(sampling_rate), PESQ_RATE).numpy().astype(np.float32)

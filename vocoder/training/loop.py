@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from ..audio import MelSpectrogram
 from ..booleans import parse_bool
-from ..checkpoint import model_record, read_model_config
+from ..checkpoint import generator_state, model_record, read_model_config
 from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
 from ..models.generator import Generator
 from ..runtime import check_precision, set_cudnn_benchmark
@@ -126,7 +126,7 @@ class Trainer:
                            mel_loss.to(dev), learning_rate=options.learning_rate,
                            adam_betas=tuple(options.adam_betas), lr_decay=options.lr_decay,
                            clip_grad_norm=options.clip_grad_norm, lambda_mel=options.lambda_mel,
-                           lambda_pitch=options.lambda_pitch,
+                           lambda_auxiliary=options.lambda_pitch,
                            precision=options.precision, distributed=env.enabled,
                            discriminator_checkpointing=options.discriminator_checkpointing,
                            compile=options.compile)
@@ -175,7 +175,7 @@ class Trainer:
             raise ResumeError(f"train.max_steps={self.opt.max_steps} is below the step of the newest checkpoint "
                               f"({path} is at step {ckpt['step']}); raise train.max_steps to train on, or use "
                               f"train.resume=false to start over")
-        self.generator.load_state_dict(ckpt["generator"])
+        self.generator.load_state_dict(generator_state(ckpt["generator"]))
         self.discriminators.load_state_dict(ckpt["discriminators"])
         self.gan.load_state_dict(ckpt)
         self.step = int(ckpt["step"])
@@ -245,17 +245,17 @@ class Trainer:
         self.train_loader.dataset.known_bad.update(new)
 
     def train_step(self, wav: Tensor, mel: Tensor | None = None,
-                   pitch: tuple[Tensor, Tensor] | None = None) -> dict[str, float]:
+                   targets: dict[str, Tensor] | None = None) -> dict[str, float]:
         """One update on a batch (B, 1, T): discriminators then generator, or, for the first
         `freeze_steps` steps, the generator alone on the mel loss (BigVGAN's --freeze_step).
-        `pitch`: the batch's (f0, voiced), for a generator with a pitch source."""
+        `targets`: the batch's values of `generator.targets` (a conditioning's, e.g. F0)."""
         adversarial = self.step >= self.opt.freeze_steps
         if self.env.is_main and self.opt.freeze_steps and adversarial != self._adversarial:
             print(f"step {self.step + 1}: " + ("the discriminators and GAN losses come in" if adversarial else
                   f"discriminators frozen, mel loss only up to step {self.opt.freeze_steps} (train.freeze_steps)"),
                   flush=True)
         self._adversarial = adversarial
-        out = self.gan(wav, check=self._check_finite, adversarial=adversarial, mel=mel, pitch=pitch)
+        out = self.gan(wav, check=self._check_finite, adversarial=adversarial, mel=mel, targets=targets)
         return {k: float(v) for k, v in out.items()}
 
     def _check_finite(self, loss: Tensor, what: str, parts: dict[str, Tensor]) -> None:
@@ -301,11 +301,9 @@ class Trainer:
                 raise FloatingPointError(f"step {self.step + 1}: NaN/Inf in the training audio from "
                                          f"{', '.join(bad) or 'the batch of another process'}")
             mel = batch.get("mel")  # data.mel_dir: a TTS model's mels, teacher-forced
-            pitch = None
-            if "f0" in batch:  # a pitch source's targets (vocoder.data.pitch_tracks)
-                pitch = (batch["f0"].to(self.env.device), batch["voiced"].to(self.env.device))
+            targets = {k: batch[k].to(self.env.device) for k in self.generator.targets if k in batch}
             values = self.train_step(wav, None if mel is None else mel.to(self.env.device, non_blocking=True),
-                                     pitch)
+                                     targets)
             self.step += 1
             if self.step % self.opt.log_interval == 0 or self.step == self.opt.max_steps:
                 values["lr"] = self.gan.sched_g.get_last_lr()[0]
