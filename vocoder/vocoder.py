@@ -86,7 +86,6 @@ class Vocoder:
         if mel.ndim not in (2, 3):
             raise ValueError(f"expected a mel of shape [{self.num_mels}, frames] or [batch, "
                              f"{self.num_mels}, frames], found shape {tuple(mel.shape)}")
-        check_mel(mel, self.num_mels)
         if mel.ndim == 2:
             return self.vocode_many([mel])[0]
         return torch.stack(self.vocode_many(list(mel)))
