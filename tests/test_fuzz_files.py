@@ -140,15 +140,20 @@ def test_safetensors_generator_weights_load_and_vocode_alike(checkpoint, tmp_pat
         load_model(truncated)
 
 
-def test_infer_names_a_config_json_in_one_line(monkeypatch, capsys, checkpoint, tmp_path):
-    (tmp_path / "config.json").write_text("{}")
-    sf.write(tmp_path / "a.wav", tone(4800), SR)
-    monkeypatch.setattr("sys.argv", ["vocoder.infer", f"checkpoint={tmp_path / 'config.json'}",
-                                     f"input={tmp_path / 'a.wav'}", f"output={tmp_path / 'out'}", "device=cpu"])
+def infer_with(monkeypatch, capsys, checkpoint: Path, folder: Path) -> tuple[int, list[str]]:
+    """`python -m vocoder.infer checkpoint=CHECKPOINT` on one short wav, in this process: (status, stderr lines)."""
+    sf.write(folder / "a.wav", tone(4800), SR)
+    monkeypatch.setattr("sys.argv", ["vocoder.infer", f"checkpoint={checkpoint}", f"input={folder / 'a.wav'}",
+                                     f"output={folder / 'out'}", "device=cpu"])
     with pytest.raises(SystemExit) as done:
         vi.cli()
-    err = capsys.readouterr().err.splitlines()
-    assert done.value.code == 2 and len(err) == 1 and "config.json is a JSON file" in err[0], err
+    return done.value.code, capsys.readouterr().err.splitlines()
+
+
+def test_infer_names_a_config_json_in_one_line(monkeypatch, capsys, tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    code, err = infer_with(monkeypatch, capsys, tmp_path / "config.json", tmp_path)
+    assert code == 2 and len(err) == 1 and "config.json is a JSON file" in err[0], err
 
 
 def test_weights_that_do_not_fit_are_one_line(monkeypatch, capsys, checkpoint, tmp_path):
@@ -156,11 +161,6 @@ def test_weights_that_do_not_fit_are_one_line(monkeypatch, capsys, checkpoint, t
     del state["generator"]["conv_pre.bias"]
     state["generator"]["extra.weight"] = torch.zeros(2)
     torch.save(state, tmp_path / "mismatch.pt")
-    sf.write(tmp_path / "a.wav", tone(4800), SR)
-    monkeypatch.setattr("sys.argv", ["vocoder.infer", f"checkpoint={tmp_path / 'mismatch.pt'}",
-                                     f"input={tmp_path / 'a.wav'}", f"output={tmp_path / 'out'}", "device=cpu"])
-    with pytest.raises(SystemExit) as done:
-        vi.cli()
-    err = capsys.readouterr().err.splitlines()
-    assert done.value.code == 2 and err == [f"vocoder.infer: error: {tmp_path / 'mismatch.pt'} does not match the model "
-                                            "config: missing: conv_pre.bias; unexpected: extra.weight"], err
+    code, err = infer_with(monkeypatch, capsys, tmp_path / "mismatch.pt", tmp_path)
+    assert code == 2 and err == [f"vocoder.infer: error: {tmp_path / 'mismatch.pt'} does not match the model "
+                                 "config: missing: conv_pre.bias; unexpected: extra.weight"], err
