@@ -17,12 +17,11 @@ import hydra
 import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from torch.utils.data import DataLoader
 
 from .audio import MelSpectrogram
 from .checkpoint import CheckpointError
-from .cli import check_overrides, error_line, fail, hydra_error_line
+from .cli import EntryPoint, error_line, fail
 from .data import EpochBatchSampler, build_dataset, collate, find_audio, libritts_files, read_filelist
 from .data.files import hold_out
 from .data.mel_pairs import build_mel_pairs
@@ -41,7 +40,7 @@ from .training.run_dir import latest_checkpoint
 
 PROG = "vocoder.train"
 USAGE = "usage: python -m vocoder.train +experiment=NAME [key=value ...]"
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+CLI = EntryPoint(PROG, "train", USAGE, open_config=True)  # +model.key=... may add a setting
 DATA_DIR = Path(__file__).parent / "data"
 # a user's mistake or a problem in their data: one line, no traceback (a bug still shows its traceback)
 USER_ERRORS = (ValueError, OSError, CheckpointError, ResumeError, TooManyBadFiles, FloatingPointError)
@@ -164,13 +163,7 @@ def _run(plain: dict) -> None:
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        fail(PROG, f"set {' '.join(f'{k}=...' for k in missing)} ({USAGE})")
-    try:
-        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except OmegaConfBaseException as err:
-        fail(PROG, hydra_error_line(err))
+    plain = CLI.options(cfg)
     for section in ("train", "model", "mel", "data", "discriminator"):
         if not isinstance(plain.get(section), dict):
             fail(PROG, f"{section} must be a config group of settings, got {plain.get(section)!r}")
@@ -179,7 +172,7 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """`python -m vocoder.train [overrides]`: Hydra's override errors as one line too."""
-    check_overrides(PROG, CONFIG_DIR, "train", sys.argv[1:])
+    CLI.check_argv(sys.argv[1:])
     hydra_main()
 
 
