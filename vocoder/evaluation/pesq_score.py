@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from pesq import BufferTooShortError, NoUtterancesError, PesqError, pesq
 from torch import Tensor
 
 from ..audio import resample
@@ -19,7 +18,10 @@ def pesq_wb(reference: Tensor, generated: Tensor, sampling_rate: int) -> float:
     resampler, as NVIDIA's train.py) and given to `pesq.pesq(16000, ref, deg, "wb")` as float32
     (NVIDIA converts to int16 first; `pesq` scales both by their common peak either way).
     Raises UndefinedMetric when PESQ has no value: shorter than 0.25 s, or no speech found.
+    `pesq` is imported here, so that the other metrics work where it is not installed.
     """
+    from pesq import BufferTooShortError, NoUtterancesError, PesqError, pesq
+
     ref, gen = trim_to_shorter(as_waveform(reference, "reference"), as_waveform(generated, "generated"))
     ref16 = resample(ref, int(sampling_rate), PESQ_RATE).numpy().astype(np.float32)
     gen16 = resample(gen, int(sampling_rate), PESQ_RATE).numpy().astype(np.float32)
