@@ -53,6 +53,17 @@ def _pesq():
     return pesq_wb
 
 
+def _scores(metric, references: list[Tensor], outputs: list[Tensor]) -> list[float]:
+    """`metric(reference, output)` for each pair where it is defined."""
+    values = []
+    for r, o in zip(references, outputs):
+        try:
+            values.append(metric(r, o))
+        except UndefinedMetric:
+            pass
+    return values
+
+
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -71,16 +82,14 @@ def score(name: str, generator: Generator, mel: dict, precisions: tuple[str, ...
         joined, joined_fp32 = torch.cat(outputs), torch.cat(fp32)
         row = {"model": name, "precision": precision, "snr_db_vs_fp32": snr_db(joined_fp32, joined),
                "max_abs_diff": float((joined - joined_fp32).abs().max())}
+        finite = all(bool(torch.isfinite(o).all()) for o in outputs)
         if against_recordings:
             references = [resample(w, wav_rate, voc.sampling_rate)[: len(o)] for w, o in zip(wavs, outputs)]
-            row["m_stft"] = _mean([multi_resolution_stft_distance(r, o) for r, o in zip(references, outputs)])
-            scores = []
-            for r, o in zip(references, outputs if pesq_wb else ()):
-                try:
-                    scores.append(pesq_wb(r, o, voc.sampling_rate))
-                except UndefinedMetric:
-                    pass
-            row["pesq"] = _mean(scores)
+            row["m_stft"] = _mean(_scores(multi_resolution_stft_distance, references, outputs if finite else []))
+            row["pesq"] = _mean(_scores(lambda r, o: pesq_wb(r, o, voc.sampling_rate), references,
+                                        outputs if finite and pesq_wb else []))
+        if not finite:
+            row["note"] = "non-finite samples in the output"
         rows.append(row)
     return [r for r in rows if r["precision"] in precisions]
 
