@@ -214,7 +214,7 @@ def test_checkpoints_of_no_known_format_get_one_line(tmp_path):
     two.mkdir()
     for name in ("generator_a.pth", "generator_b.pth"):
         (two / name).write_bytes(b"")
-    with pytest.raises(CheckpointError, match="several HiFi-GAN generators .*generator_a.pth, generator_b.pth.*pass the file"):
+    with pytest.raises(CheckpointError, match="several HiFi-GAN generators .*generator_a.pth, generator_b.pth"):
         load_model(two)
 
 

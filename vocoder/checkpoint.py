@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .audio import MEL_SETTINGS, MelSpectrogram
 from . import hifigan_checkpoint
+from .audio import MEL_SETTINGS, MelSpectrogram
 from .atomic import atomic_write
 from .layers.weight_norm import adapt_state_dict
 from .models.generator import Generator, check_mel_settings

@@ -23,7 +23,8 @@ from .models.generator import Generator
 CONFIG = "config.json"
 WEIGHT_PATTERNS = ("g_*", "generator*")  # jik876's training checkpoints; released files (generator_v1, ...)
 SETTINGS = {"activation": "leaky_relu", "use_tanh_at_final": True, "use_bias_at_final": True}
-_JIK876_UPSAMPLER = re.compile(r"ups\.(\d+)\.((?:weight|weight_g|weight_v|bias|parametrizations\.weight\.original[01]))")
+_JIK876_UPSAMPLER = re.compile(
+    r"ups\.(\d+)\.((?:weight|weight_g|weight_v|bias|parametrizations\.weight\.original[01]))")
 _TRAINING_STEP = re.compile(r"g_(\d+)")
 
 

@@ -1,6 +1,7 @@
 """`train.init_from`: a fresh run that starts from NVIDIA's release folder (generator; discriminators and
 both AdamW states where `bigvgan_discriminator_optimizer.pt` is there), one of our training checkpoints,
-or a generator alone (ours, or HiFi-GAN's: file or folder, its `do_` file not read); its model, mel and discriminator settings become the run's.
+or a generator alone (ours, or HiFi-GAN's: file or folder, its `do_` file not read); its model, mel and
+discriminator settings become the run's.
 
 NVIDIA's optimiser states are indexed by parameter position: `optim_g` in its generator's parameter
 order, `optim_d` in `chain(mrd.parameters(), mpd.parameters())`. Both are mapped onto ours by name
