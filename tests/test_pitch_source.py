@@ -18,7 +18,7 @@ from vocoder.models.pitch import PitchPredictor
 from vocoder.models.source import HarmonicSource, index_noise, pitch_source_settings, source_downsampler
 from vocoder.models.losses import MultiScaleMelSpectrogramLoss
 from vocoder.audio import MelSpectrogram
-from vocoder.training.step import GanStep, TrainingForward
+from vocoder.training.step import GanStep
 
 RATE, HOP = 24000, 256
 MEL = mel_config("tiny")
@@ -36,8 +36,8 @@ def source_generator(seed: int = 0, **source) -> Generator:
     torch.manual_seed(seed)
     generator = Generator.from_config({**SMALL, "pitch_source": {**SOURCE, **source}}, impl="eager")
     with torch.no_grad():
-        generator.pitch_predictor.net[-1].bias[-1] = 5.0  # voiced
-        for conv in generator.source_downs:
+        generator.conditioning.predictor.net[-1].bias[-1] = 5.0  # voiced
+        for conv in generator.conditioning.downs:
             conv.weight.mul_(30)
         generator.conv_post.parametrizations.weight.original0.mul_(4)
     return generator
@@ -156,20 +156,20 @@ def test_forward_predicts_the_f0_or_takes_one_of_the_right_shape():
     generator = source_generator().eval()
     x = mel(20)[None]
     with torch.no_grad():
-        f0, voiced = generator.pitch_predictor.track(x)
-        assert torch.equal(generator(x), generator(x, f0=f0, voiced=voiced))
-        other = generator(x, f0=f0 * 1.5, voiced=voiced)
+        f0, voiced = generator.conditioning.predictor.predict(x)
+        assert torch.equal(generator(x), generator(x, {"f0": f0, "voiced": voiced}))
+        other = generator(x, {"f0": f0 * 1.5, "voiced": voiced})
     assert (other - generator(x)).abs().max() > 1e-3  # the F0 drives the audio
     with pytest.raises(ValueError, match=r"f0 and voiced must both be \(batch, frames\) = \(1, 20\)"):
-        generator(x, f0=f0[:, :5], voiced=voiced[:, :5])
+        generator(x, {"f0": f0[:, :5], "voiced": voiced[:, :5]})
     with pytest.raises(ValueError, match="has no pitch source"):
-        Generator.from_config(SMALL)(x, f0=f0, voiced=voiced)
+        Generator.from_config(SMALL)(x, {"f0": f0, "voiced": voiced})
 
 
 def test_the_receptive_field_adds_the_predictors_reach_and_a_frame():
     plain, with_source = Generator.from_config(SMALL), source_generator()
-    assert receptive_field(with_source) - receptive_field(plain) == HOP * (with_source.pitch_predictor.reach() + 1)
-    assert with_source.pitch_predictor.reach() == 4
+    assert receptive_field(with_source) - receptive_field(plain) == HOP * (with_source.conditioning.predictor.reach() + 1)
+    assert with_source.conditioning.predictor.reach() == 4
     assert overlap_frames(with_source) == overlap_frames(plain) + 5
 
 
@@ -193,7 +193,7 @@ def test_chunked_inference_equals_one_pass(one_pass, chunked):
     x = mel(131, seed=1)
     f0, voiced = chunked.pitch(x)
     with torch.no_grad():
-        late = chunked.generator(x[None, :, 60:], f0=f0[None, 60:], voiced=voiced[None, 60:])[0, 0]
+        late = chunked.generator(x[None, :, 60:], {"f0": f0[None, 60:], "voiced": voiced[None, 60:]})[0, 0]
     assert (late[40 * HOP:] - expected[0][100 * HOP:]).abs().max() > 0.05
 
 
@@ -229,19 +229,39 @@ def test_a_step_needs_f0_targets_and_teaches_the_predictor():
     with pytest.raises(ValueError, match="needs the batch's F0 targets"):
         step(wav, adversarial=False)
     f0, voiced = torch.full((2, 8), 180.0), torch.ones(2, 8)
-    before = [p.detach().clone() for p in generator.pitch_predictor.parameters()]
-    first = step(wav, adversarial=False, pitch=(f0, voiced))
+    before = [p.detach().clone() for p in generator.conditioning.predictor.parameters()]
+    first = step(wav, adversarial=False, targets={"f0": f0, "voiced": voiced})
     assert set(first) >= {"mel", "pitch", "loss_g"}
     assert torch.isclose(first["loss_g"], first["mel"] + first["pitch"])
-    assert all(not torch.equal(b, p) for b, p in zip(before, generator.pitch_predictor.parameters()))
+    assert all(not torch.equal(b, p) for b, p in zip(before, generator.conditioning.predictor.parameters()))
     for _ in range(15):
-        last = step(wav, adversarial=False, pitch=(f0, voiced))
+        last = step(wav, adversarial=False, targets={"f0": f0, "voiced": voiced})
     assert float(last["pitch"]) < float(first["pitch"]) / 2
 
 
-def test_training_forward_of_a_plain_generator_is_the_generator():
+def test_a_plain_generator_carries_no_conditioning_and_reports_no_auxiliary_loss():
     generator = Generator.from_config(SMALL, impl="eager")
     x = mel(6)[None]
-    audio, logits = TrainingForward(generator)(x)
-    assert logits is None and torch.equal(audio, generator(x))
-    assert gan_step(generator).has_pitch_source is False
+    audio, losses = generator(x, targets={})
+    assert losses == {} and torch.equal(audio, generator(x))
+    assert generator.conditioning is None and generator.targets == ()
+    assert gan_step(generator).g_train is generator  # no wrapper on its path
+
+
+def test_a_checkpoint_with_the_sources_old_parameter_names_loads_and_gives_the_same_audio(tmp_path):
+    """Before the pitch source became one component its parameters were `pitch_predictor.*`,
+    `source.*` and `source_downs.*` (the shipped demo_pretrained.pt is such a file)."""
+    from vocoder.checkpoint import RENAMED_PREFIXES, load_model, model_record, save_checkpoint
+    generator = source_generator().eval()
+    old = {}
+    for key, value in generator.state_dict().items():
+        for before, now in RENAMED_PREFIXES.items():
+            if key.startswith(now):
+                key = before + key[len(now):]
+        old[key] = value
+    assert any(k.startswith("source_downs.") for k in old) and not any(k.startswith("conditioning.") for k in old)
+    save_checkpoint(tmp_path / "old.pt", generator=old, model=model_record(generator, MEL))
+    loaded, _ = load_model(tmp_path / "old.pt")
+    x = mel(12)[None]
+    with torch.no_grad():
+        assert torch.equal(loaded.eval()(x), generator(x))

@@ -207,7 +207,7 @@ def test_compile_option_compiles_the_generator_and_changes_no_number(monkeypatch
     plain = GanStep(*models())(wav)
     torch._dynamo.reset()
     step = GanStep(*models(), compile="reduce-overhead")
-    assert [(m.generator, mode) for m, mode in compiled] == [(step.generator, "reduce-overhead")]
+    assert compiled == [(step.generator, "reduce-overhead")]
     result = step(wav)
     for key in ("loss_g", "loss_d", "grad_norm_g", "grad_norm_d"):
         torch.testing.assert_close(result[key], plain[key], rtol=1e-5, atol=1e-7)

@@ -52,16 +52,16 @@ def random_sizes(total: int, largest: int, seed: int) -> list[int]:
 
 
 class Recorder:
-    """Wraps vocode_many: the length of every window the stream sends to the generator."""
+    """Wraps vocode_window: the length of every window the stream sends to the generator."""
 
     def __init__(self, voc: Vocoder, monkeypatch) -> None:
         self.windows: list[int] = []
-        inner = voc.vocode_many
+        inner = voc.vocode_window
 
-        def vocode_many(mels):
-            self.windows += [m.shape[-1] for m in mels]
-            return inner(mels)
-        monkeypatch.setattr(voc, "vocode_many", vocode_many)
+        def vocode_window(mel, *args, **kwargs):
+            self.windows.append(mel.shape[-1])
+            return inner(mel, *args, **kwargs)
+        monkeypatch.setattr(voc, "vocode_window", vocode_window)
 
 
 def test_overlap_of_the_test_models(small):

@@ -1,35 +1,9 @@
 """Exact chunked inference: the generator's receptive field, overlapping mel windows, chunked mel.
 
-A long mel is vocoded window by window; each window carries `overlap` extra frames of context on
-each side (fewer at the ends of the signal), and only the audio of its central frames is kept. When
-the overlap covers the generator's receptive field, no kept sample can see a window edge (the zero
-padding of the convolutions, the replicate padding of the anti-aliased activations), so the joined
-audio equals unchunked inference up to float rounding.
-
-Receptive field (`receptive_field`): the one-sided reach R, in output samples, of one output sample
-into the mel, with a mel frame f placed at sample f·hop and a sample of upsampling stage i placed
-at (index)·s_i, where s_i = r_{i+1}·…·r_n is the number of output samples per sample of stage i:
-
-    R = hop·(K_pre − 1)/2                                   conv_pre, at frame rate
-      + Σ_i s_i·[(k_i − 1) + max_b reach(block b)]          stage i: ConvTranspose1d(k_i, r_i), AMP blocks
-      + a + (K_post − 1)/2                                  activation_post, conv_post, at output rate
-
-    a = K_up/(2·u) + K_down/(2·d)                           anti-aliased activation (12-tap filters,
-                                                            ratios u = d = 2: a = 6 samples)
-    reach(AMPBlock1) = Σ_j [2a + (K_b − 1)·(d_j + 1)/2]     act → conv(K_b, d_j) → act → conv(K_b, 1)
-    reach(AMPBlock2) = Σ_j [a + (K_b − 1)·d_j/2]            act → conv(K_b, d_j)
-
-(a and the blocks' reaches are the layers' own `reach()` methods.) A generator with a pitch source
-adds hop·(P + 1): the predictor's reach P frames (its F0 of frame f reads frames f ± P) and the
-frame the interpolation between frame centres reaches; the source's path into the stages reaches less far than the mel's. The
-source's phase depends on every earlier frame, which chunked and streaming inference carry across
-windows instead (`vocoder.models.source`).
-
-and the overlap that makes chunking exact is ceil(R / hop) frames. R is an upper bound: the
-transposed convolution's reach (k_i − 1) and the activation's (a) are rounded up from their exact,
-slightly asymmetric values. The tiny config gives R = 6727 samples, 27 frames (measured from the
-gradient of one output sample in float64: 24 frames); bigvgan_v2_24khz_100band_256x gives
-R = 10502 samples, 42 frames (measured: 38).
+A long mel is vocoded in windows with `overlap` frames of context on each side; only the audio of
+their central frames is kept. When the overlap covers the receptive field no kept sample sees a
+window edge, so the joined audio equals one pass. The derivation of the receptive field and its
+measured values: docs/inference.md.
 """
 
 from __future__ import annotations
@@ -45,12 +19,8 @@ from .layers.amp import conv_reach
 
 
 def receptive_field(generator: nn.Module) -> int:
-    """One-sided receptive field R of a `Generator`, in output samples (see the module docstring).
-
-    Read from the modules, so it follows the config they were built from: conv_pre and conv_post
-    kernels, each stage's upsampling kernel and rate, and the reach each AMP block and the final
-    anti-aliased activation report (`reach()`: their kernels × dilations and filters).
-    """
+    """One-sided receptive field R of a `Generator`, in output samples (an upper bound), read from
+    its modules: kernels, rates, and the `reach()` of each AMP block, activation and conditioning."""
     rates = [up[0].stride[0] for up in generator.ups]
     hop = math.prod(rates)
     reach = hop * conv_reach(generator.conv_pre)
@@ -59,8 +29,8 @@ def receptive_field(generator: nn.Module) -> int:
         blocks = generator.resblocks[i * generator.num_kernels:(i + 1) * generator.num_kernels]
         reach += scale * ((up[0].kernel_size[0] - 1) + max(b.reach() for b in blocks))
     reach += generator.activation_post.reach() + conv_reach(generator.conv_post)
-    if getattr(generator, "pitch_predictor", None) is not None:
-        reach += hop * (generator.pitch_predictor.reach() + 1)
+    if generator.conditioning is not None:
+        reach += hop * generator.conditioning.reach()
     return math.ceil(reach)
 
 

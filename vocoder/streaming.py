@@ -16,20 +16,32 @@ W + 2·O frames and the buffer at most W + 2·O frames plus the chunk just recei
 frame f is yielded once frame f + O + (W − 1 − f mod W) has arrived, so at W = 1 every frame is
 out O frames after it came in; the first piece needs W + O frames.
 
-A generator with a pitch source (O then covers its pitch predictor too) gets each window's F0 from
-the window and the source's phase carried from piece to piece: the phase at frame d is the sum of the
-phase steps (F0/rate per sample) of the frames yielded so far, each of which the window read exactly.
+What a generator's conditioning carries from piece to piece (a pitch source's phase) is an opaque
+value that `Vocoder.vocode_window` returns and takes back; this module knows only windows.
 """
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-from .vocoder import Vocoder, check_mel
+from .audio.mel_check import check_mel
+
+
+class WindowVocoder(Protocol):
+    """What streaming needs of a `vocoder.Vocoder`."""
+
+    num_mels: int
+    hop_size: int
+    overlap_frames: int
+    device: torch.device
+
+    def vocode_window(self, mel: Tensor, first_frame: int, keep: tuple[int, int],
+                      carry: Any = None) -> tuple[Tensor, Any]: ...
 
 
 def _frames(chunk: object, index: int, num_mels: int) -> int:
@@ -46,7 +58,7 @@ def _frames(chunk: object, index: int, num_mels: int) -> int:
     return chunk.shape[-1]
 
 
-def stream(vocoder: Vocoder, chunks: Iterable[Tensor], piece_frames: int) -> Iterator[Tensor]:
+def stream(vocoder: WindowVocoder, chunks: Iterable[Tensor], piece_frames: int) -> Iterator[Tensor]:
     """Yield the audio of `chunks` (each [num_mels, n_i]) in pieces of piece_frames·hop samples (the
     last one shorter) as soon as they are final; their concatenation equals
     `vocoder(torch.cat(chunks, -1))`. Policy and latency: the module docstring."""
@@ -55,29 +67,19 @@ def stream(vocoder: Vocoder, chunks: Iterable[Tensor], piece_frames: int) -> Ite
     return _pieces(vocoder, iter(chunks), int(piece_frames))
 
 
-def _pieces(vocoder: Vocoder, chunks: Iterator[Tensor], width: int) -> Iterator[Tensor]:
+def _pieces(vocoder: WindowVocoder, chunks: Iterator[Tensor], width: int) -> Iterator[Tensor]:
     """The generator behind `stream` (arguments checked)."""
-    overlap, hop = vocoder.overlap_frames, vocoder.hop_size
+    overlap = vocoder.overlap_frames
     buffer: list[Tensor] = []  # mel frames [base, received), in arrival order
     base = received = done = 0  # done: frames whose audio has been yielded
-    phase_done = 0.0  # a pitch source's phase (cycles) at the first sample of frame `done`
+    carry = None  # what the last window handed on (vocode_window)
 
     def piece(stop: int) -> Tensor:
         """Audio of frames [done, stop), vocoded with the context the buffer holds around them."""
-        nonlocal buffer, base, phase_done
+        nonlocal buffer, base, carry
         mel = torch.cat(buffer, dim=-1) if len(buffer) > 1 else buffer[0]
         start, end = max(0, done - overlap), min(received, stop + overlap)
-        window = mel[:, start - base:end - base]
-        if vocoder.has_pitch_source:
-            f0, voiced = vocoder.pitch(window)
-            steps = vocoder.generator.source.sample_steps(f0[None])[0]
-            phase = float(phase_done - steps[:(done - start) * hop].sum()) % 1.0
-            audio = vocoder._vocode([window], [(f0, voiced, phase, start)])[0]
-            phase_done = float(phase_done + steps[(done - start) * hop:(stop - start) * hop].sum()) % 1.0
-        else:
-            audio = vocoder.vocode_many([window])[0]
-        keep = (stop - done) * hop
-        out = audio[(done - start) * hop:(done - start) * hop + keep].clone()
+        out, carry = vocoder.vocode_window(mel[:, start - base:end - base], start, (done - start, stop - start), carry)
         first = max(0, stop - overlap)  # what the next window needs
         buffer, base = [mel[:, first - base:]], first
         return out

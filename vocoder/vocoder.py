@@ -21,31 +21,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .audio import MelSpectrogram, pcm_to_float, resample
+from .audio import MelSpectrogram, check_audio_layout, check_sampling_rate, pcm_to_float, resample
+from .audio.mel_check import check_mel
 from .chunking import Window, chunked_mel, plan_windows, receptive_field
 from .chunking import overlap_frames as default_overlap_frames
 from .checkpoint import load_model
 from .hub import resolve_checkpoint
 from .models.generator import Generator, check_mel_settings
+from .models.pitch_conditioning import PitchCarry, SignalPitch
 from .runtime import PRECISIONS, autocast, check_precision, conv_precision, resolve_device
-
-
-def check_mel(mel: Tensor, num_mels: int, name: str = "mel") -> None:
-    """Raise a ValueError naming `name` for a mel that is not (…, num_mels, frames ≥ 1) of finite values."""
-    if mel.ndim < 2:
-        raise ValueError(f"{name}: expected a mel of shape [{num_mels}, frames], found shape {tuple(mel.shape)}")
-    bands, frames = mel.shape[-2:]
-    if bands != num_mels:
-        hint = " (it looks transposed: [frames, bands])" if frames == num_mels else ""
-        raise ValueError(f"{name}: expected {num_mels} mel bands, found {bands}{hint}; "
-                         f"shape {tuple(mel.shape)}")
-    if frames == 0:
-        raise ValueError(f"{name}: the mel has no frames (empty)")
-    if not mel.is_floating_point():
-        raise ValueError(f"{name}: expected a floating-point mel, found {mel.dtype}")
-    bad = int((~torch.isfinite(mel)).sum())
-    if bad:
-        raise ValueError(f"{name}: {bad} of {mel.numel()} mel values are NaN or Inf")
+from .streaming import stream
 
 
 class Vocoder:
@@ -97,10 +82,10 @@ class Vocoder:
 
     def __call__(self, mel: Tensor) -> Tensor:
         """(num_mels, frames) → (frames·hop,) or (B, num_mels, frames) → (B, frames·hop), float32."""
+        check_mel(mel, self.num_mels)
         if mel.ndim not in (2, 3):
             raise ValueError(f"expected a mel of shape [{self.num_mels}, frames] or [batch, "
                              f"{self.num_mels}, frames], found shape {tuple(mel.shape)}")
-        check_mel(mel, self.num_mels)
         if mel.ndim == 2:
             return self.vocode_many([mel])[0]
         return torch.stack(self.vocode_many(list(mel)))
@@ -111,19 +96,20 @@ class Vocoder:
 
         Every mel is cut into windows (`plan_windows`); windows of equal length, from one mel or
         several, go through the generator together, `batch_size` at a time. Nothing is padded, so
-        the audio is the same as vocoding each mel alone in one pass. A generator with a pitch
-        source gets the F0 predicted from the whole mel, and each window its phase there.
+        the audio is the same as vocoding each mel alone in one pass. A generator with a
+        conditioning reads it from the whole mel, and each window gets its place in it.
         """
         for i, mel in enumerate(mels):
             if mel.ndim != 2:
                 raise ValueError(f"mel {i}: expected shape [{self.num_mels}, frames], found {tuple(mel.shape)}")
             check_mel(mel, self.num_mels, f"mel {i}")
-        return self._vocode([m.to(self.device, torch.float32) for m in mels], [None] * len(mels))
+        mels = [m.to(self.device, torch.float32) for m in mels]
+        return self._vocode(mels, [self._signal(m) for m in mels])
 
     @property
     def has_pitch_source(self) -> bool:
         """Whether the generator makes its harmonics from an F0 (model.pitch_source)."""
-        return self.generator.source is not None
+        return self.generator.conditioning is not None
 
     @torch.inference_mode()
     def pitch(self, mel: Tensor) -> tuple[Tensor, Tensor]:
@@ -133,25 +119,36 @@ class Vocoder:
             raise ValueError("this model has no pitch source (model.pitch_source), so it predicts no F0")
         check_mel(mel, self.num_mels)
         with conv_precision(self.precision, self.device), autocast(self.precision, self.device):
-            f0, voiced = self.generator.pitch_predictor.track(mel.to(self.device, torch.float32)[None])
+            f0, voiced = self.generator.conditioning.predictor.predict(mel.to(self.device, torch.float32)[None])
         return f0[0].float(), voiced[0].float()
 
+    def _signal(self, mel: Tensor, first_frame: int = 0, keep_start: int = 0,
+                carry: PitchCarry | None = None) -> SignalPitch | None:
+        """What the generator's conditioning reads from a whole mel (or a window of a signal), else None."""
+        if self.generator.conditioning is None:
+            return None
+        return self.generator.conditioning.signal(*self.pitch(mel), first_frame, keep_start, carry)
+
     @torch.inference_mode()
-    def _vocode(self, mels: list[Tensor], placed: list[tuple[Tensor, Tensor, float, int] | None]) -> list[Tensor]:
-        """`vocode_many` on checked mels; `placed[i]`: None, or for a pitch-source generator mel i's
-        (f0, voiced, phase in cycles at its first sample, index of its first frame in the signal it
-        is a window of), which `vocoder.streaming` passes to continue the source across pieces."""
+    def vocode_window(self, mel: Tensor, first_frame: int, keep: tuple[int, int],
+                      carry: PitchCarry | None = None) -> tuple[Tensor, PitchCarry | None]:
+        """The audio of frames [keep[0], keep[1]) of `mel` (num_mels, frames), a window whose first
+        frame is frame `first_frame` of a longer signal, the rest of it context; and what to pass as
+        `carry` for the window that keeps the frames next (None for a signal's first window).
+        What `vocoder.streaming` is built on; the carry is opaque."""
+        check_mel(mel, self.num_mels)
+        mel = mel.to(self.device, torch.float32)
+        signal = self._signal(mel, first_frame, keep[0], carry)
+        audio = self._vocode([mel], [signal])[0][keep[0] * self.hop_size:keep[1] * self.hop_size].clone()
+        if signal is not None:
+            carry = self.generator.conditioning.carry(signal, keep[0], keep[1], carry)
+        return audio, carry
+
+    @torch.inference_mode()
+    def _vocode(self, mels: list[Tensor], signals: list[SignalPitch | None]) -> list[Tensor]:
+        """`vocode_many` on checked mels, each with what its conditioning read from it (or None)."""
         outputs = [torch.empty(m.shape[-1] * self.hop_size, device=self.device) for m in mels]
-        hop, pitches = self.hop_size, []
-        for mel, given in zip(mels, placed):
-            if not self.has_pitch_source:
-                pitches.append(None)
-                continue
-            f0, voiced, phase, first_frame = given if given is not None else (*self.pitch(mel), 0.0, 0)
-            f0, voiced = f0.to(self.device, torch.float32), voiced.to(self.device, torch.float32)
-            steps = self.generator.source.sample_steps(f0[None])[0]
-            frame_phases = (phase + torch.cumsum(steps, 0) - steps)[::hop] % 1.0  # at each frame's first sample
-            pitches.append((f0, voiced, frame_phases, first_frame))
+        hop, conditioning = self.hop_size, self.generator.conditioning
         by_length: dict[int, list[tuple[int, Window]]] = {}
         for i, mel in enumerate(mels):
             for window in plan_windows(mel.shape[-1], self.chunk_frames, self.overlap_frames):
@@ -160,35 +157,21 @@ class Vocoder:
             for first in range(0, len(jobs), self.batch_size):
                 batch = jobs[first:first + self.batch_size]
                 x = torch.stack([mels[i][:, w.start:w.stop] for i, w in batch])
-                source = {}
-                if self.has_pitch_source:
-                    source = dict(
-                        f0=torch.stack([pitches[i][0][w.start:w.stop] for i, w in batch]),
-                        voiced=torch.stack([pitches[i][1][w.start:w.stop] for i, w in batch]),
-                        phase=torch.stack([self._window_phase(pitches[i][0], pitches[i][2], w) for i, w in batch]),
-                        first_sample=torch.tensor([(pitches[i][3] + w.start) * hop for i, w in batch],
-                                                  device=self.device))
+                condition = None
+                if conditioning is not None:
+                    placed = [conditioning.window(signals[i], w.start, w.stop, w.keep_start) for i, w in batch]
+                    condition = {k: torch.stack([p[k] for p in placed]) for k in placed[0]}
                 with conv_precision(self.precision, self.device), autocast(self.precision, self.device):
-                    y = self.generator(x, **source)
+                    y = self.generator(x, condition)
                 for (i, w), audio in zip(batch, y[:, 0].float()):
                     outputs[i][w.keep_start * hop:w.keep_stop * hop] = \
                         audio[(w.keep_start - w.start) * hop:(w.keep_stop - w.start) * hop]
         return outputs
 
-    def _window_phase(self, f0: Tensor, frame_phases: Tensor, w: Window) -> Tensor:
-        """The source's phase at window `w`'s first sample such that, from its first kept sample on,
-        the window's own phase steps (which differ from the signal's within a frame of its edges)
-        give the signal's phase there."""
-        lead = (w.keep_start - w.start) * self.hop_size
-        steps = self.generator.source.sample_steps(f0[None, w.start:w.stop])[0]
-        return (frame_phases[w.keep_start] - steps[:lead].sum()) % 1.0
-
     def stream(self, chunks: Iterable[Tensor], piece_frames: int = 32) -> Iterator[Tensor]:
         """Mel chunks [num_mels, n_i] in, audio pieces (piece_frames·hop samples, the last shorter) out as
         soon as they are final; concatenated they equal `self(torch.cat(chunks, -1))`. A piece waits for
         `overlap_frames` frames of look-ahead; the policy and its latency: `vocoder.streaming`."""
-        from .streaming import stream
-
         return stream(self, chunks, piece_frames)
 
     @torch.inference_mode()
@@ -199,11 +182,12 @@ class Vocoder:
         to [-1, 1] first, as soundfile reads it (int16: /32768); other types raise a TypeError.
         """
         wav = pcm_to_float(wav, "audio")
-        if wav.ndim not in (1, 2) or wav.shape[-1] == 0:
-            raise ValueError(f"expected audio of shape (samples,) or (channels, samples), found {tuple(wav.shape)}")
+        if sampling_rate is not None:
+            sampling_rate = check_sampling_rate(sampling_rate)
+        check_audio_layout(wav)
         wav = wav.to(self.device)
-        if sampling_rate is not None and int(sampling_rate) != self.sampling_rate:
-            wav = resample(wav, int(sampling_rate), self.sampling_rate)
+        if sampling_rate is not None and sampling_rate != self.sampling_rate:
+            wav = resample(wav, sampling_rate, self.sampling_rate)
         return chunked_mel(self.mel, wav)
 
     def resynthesize(self, wav: Tensor, sr: int) -> Tensor:
@@ -213,6 +197,10 @@ class Vocoder:
         to [-1, 1] first (int16 / 32768, as soundfile reads it); int64, bool and complex tensors are
         refused with a TypeError. T' = frames·hop with frames = T_resampled // hop (the mel's frames).
         """
+        try:
+            sr = check_sampling_rate(sr, "sr")
+        except ValueError as err:
+            raise ValueError(f"resynthesize: {err}") from None
         mel = self.mel_spectrogram(wav, sr)
         if mel.ndim == 2:
             return self.vocode_many([mel])[0]

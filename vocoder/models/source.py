@@ -81,6 +81,21 @@ def index_noise(index: Tensor) -> Tensor:
     return (torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2 * math.pi * u2)).float()
 
 
+def running_phase(start: Tensor | float, steps: Tensor) -> Tensor:
+    """The phase (cycles, in [0, 1)) of every sample from the first one's and the per-sample steps."""
+    return (start + torch.cumsum(steps, dim=-1) - steps) % 1.0
+
+
+def rewind(phase: Tensor | float, steps: Tensor) -> Tensor:
+    """The phase `steps` samples before a sample whose phase is `phase`."""
+    return (phase - steps.sum(-1)) % 1.0
+
+
+def advance(phase: Tensor | float, steps: Tensor) -> Tensor:
+    """The phase `steps` samples after a sample whose phase is `phase`."""
+    return (phase + steps.sum(-1)) % 1.0
+
+
 class HarmonicSource(nn.Module):
     """F0 and voicing per frame (B, frames) → the excitation (B, 1, frames·hop), merged from
     `harmonics` sines (and noise) by a learnt linear layer and tanh."""
@@ -113,7 +128,7 @@ class HarmonicSource(nn.Module):
         if phase is None:
             phase = (torch.rand(batch, device=f0.device, dtype=torch.float64) if self.training
                      else torch.zeros(batch, device=f0.device, dtype=torch.float64))
-        cycles = (phase.double()[:, None] + torch.cumsum(steps, dim=-1) - steps) % 1.0
+        cycles = running_phase(phase.double()[:, None], steps)
         k = torch.arange(1, self.harmonics + 1, device=f0.device, dtype=torch.float64)
         dtype = self.merge.weight.dtype
         sines = torch.sin(2 * math.pi * ((cycles[..., None] * k) % 1.0)).to(dtype) * self.sine_amplitude

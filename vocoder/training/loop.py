@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from ..audio import MelSpectrogram
 from ..booleans import parse_bool
-from ..checkpoint import model_record, read_model_config
+from ..checkpoint import generator_state, model_record, read_model_config
 from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
 from ..models.generator import Generator
 from ..runtime import check_precision, set_cudnn_benchmark
@@ -26,7 +26,7 @@ from .logger import RunLogger
 from .option_types import check_types
 from .resume import ResumeError, config_differences, discriminator_settings, newest_loadable, set_aside_corrupt
 from .rng import rng_state, set_rng_state
-from .run_dir import checkpoint_dir, latest_checkpoint, remove_unfinished, save_step, set_aside
+from .run_dir import RunDirInUse, RunDirLock, checkpoint_dir, latest_checkpoint, remove_unfinished, save_step, set_aside
 from .step import COMPILE_MODES, GanStep
 from .trainable import TRAINABLE, set_trainable
 
@@ -126,7 +126,7 @@ class Trainer:
                            mel_loss.to(dev), learning_rate=options.learning_rate,
                            adam_betas=tuple(options.adam_betas), lr_decay=options.lr_decay,
                            clip_grad_norm=options.clip_grad_norm, lambda_mel=options.lambda_mel,
-                           lambda_pitch=options.lambda_pitch,
+                           lambda_auxiliary=options.lambda_pitch,
                            precision=options.precision, distributed=env.enabled,
                            discriminator_checkpointing=options.discriminator_checkpointing,
                            compile=options.compile)
@@ -175,7 +175,7 @@ class Trainer:
             raise ResumeError(f"train.max_steps={self.opt.max_steps} is below the step of the newest checkpoint "
                               f"({path} is at step {ckpt['step']}); raise train.max_steps to train on, or use "
                               f"train.resume=false to start over")
-        self.generator.load_state_dict(ckpt["generator"])
+        self.generator.load_state_dict(generator_state(ckpt["generator"]))
         self.discriminators.load_state_dict(ckpt["discriminators"])
         self.gan.load_state_dict(ckpt)
         self.step = int(ckpt["step"])
@@ -229,9 +229,13 @@ class Trainer:
         if self.env.is_main:
             try:
                 path = save_step(self.run_dir, self.step, state, self.opt.keep_checkpoints)
-            except OSError as err:  # a full disk, say: the write left nothing behind
+            except (OSError, RuntimeError) as err:  # a full disk (torch's zip writer raises RuntimeError): nothing
+                # of the write is left behind
+                reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).strip().splitlines()[0]
+                if not isinstance(err, OSError):
+                    reason = f"torch.save failed: {reason}; is the disk full?"
                 raise OSError(f"step {self.step}: could not write a checkpoint into {checkpoint_dir(self.run_dir)} "
-                              f"({err.strerror or err}); the newest complete checkpoint is "
+                              f"({reason}); the newest complete checkpoint is "
                               f"{latest_checkpoint(self.run_dir) or 'none yet'}") from err
             print(f"step {self.step}: checkpoint {path}", flush=True)
 
@@ -245,17 +249,17 @@ class Trainer:
         self.train_loader.dataset.known_bad.update(new)
 
     def train_step(self, wav: Tensor, mel: Tensor | None = None,
-                   pitch: tuple[Tensor, Tensor] | None = None) -> dict[str, float]:
+                   targets: dict[str, Tensor] | None = None) -> dict[str, float]:
         """One update on a batch (B, 1, T): discriminators then generator, or, for the first
         `freeze_steps` steps, the generator alone on the mel loss (BigVGAN's --freeze_step).
-        `pitch`: the batch's (f0, voiced), for a generator with a pitch source."""
+        `targets`: the batch's values of `generator.targets` (a conditioning's, e.g. F0)."""
         adversarial = self.step >= self.opt.freeze_steps
         if self.env.is_main and self.opt.freeze_steps and adversarial != self._adversarial:
             print(f"step {self.step + 1}: " + ("the discriminators and GAN losses come in" if adversarial else
                   f"discriminators frozen, mel loss only up to step {self.opt.freeze_steps} (train.freeze_steps)"),
                   flush=True)
         self._adversarial = adversarial
-        out = self.gan(wav, check=self._check_finite, adversarial=adversarial, mel=mel, pitch=pitch)
+        out = self.gan(wav, check=self._check_finite, adversarial=adversarial, mel=mel, targets=targets)
         return {k: float(v) for k, v in out.items()}
 
     def _check_finite(self, loss: Tensor, what: str, parts: dict[str, Tensor]) -> None:
@@ -265,8 +269,34 @@ class Trainer:
             raise FloatingPointError(f"step {self.step + 1}: the {what} is not finite ({shown}); "
                                      f"the last good checkpoint is {last}")
 
+    def lock_run_dir(self) -> RunDirLock | None:
+        """Rank 0 locks the run dir (`RunDirLock`); every process stops with RunDirInUse when another
+        live run holds it."""
+        lock, refusal = None, None
+        if self.env.is_main:
+            try:
+                lock = RunDirLock(self.run_dir)
+            except RunDirInUse as err:
+                refusal = err.strerror or str(err)
+        if self.env.enabled:
+            shared = [refusal]
+            dist.broadcast_object_list(shared, src=0)
+            refusal = shared[0]
+        if refusal:
+            raise RunDirInUse(refusal)
+        return lock
+
     def fit(self) -> dict[str, float]:
-        """Train to `max_steps`; validate at step 0 (fresh runs), every interval and at the end."""
+        """Train to `max_steps` holding the run dir's lock; validate at step 0 (fresh runs), every
+        interval and at the end, each time after the checkpoint of that step is written."""
+        lock = self.lock_run_dir()
+        try:
+            return self._fit()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fit(self) -> dict[str, float]:
         if self.env.is_main and (unfinished := remove_unfinished(self.run_dir))[0]:
             print(f"removed {unfinished[0]} unfinished checkpoint files ({unfinished[1] / 2**20:.1f} MiB) "
                   "left by a run that was killed", flush=True)
@@ -301,11 +331,9 @@ class Trainer:
                 raise FloatingPointError(f"step {self.step + 1}: NaN/Inf in the training audio from "
                                          f"{', '.join(bad) or 'the batch of another process'}")
             mel = batch.get("mel")  # data.mel_dir: a TTS model's mels, teacher-forced
-            pitch = None
-            if "f0" in batch:  # a pitch source's targets (vocoder.data.pitch_tracks)
-                pitch = (batch["f0"].to(self.env.device), batch["voiced"].to(self.env.device))
+            targets = {k: batch[k].to(self.env.device) for k in self.generator.targets if k in batch}
             values = self.train_step(wav, None if mel is None else mel.to(self.env.device, non_blocking=True),
-                                     pitch)
+                                     targets)
             self.step += 1
             if self.step % self.opt.log_interval == 0 or self.step == self.opt.max_steps:
                 values["lr"] = self.gan.sched_g.get_last_lr()[0]
@@ -313,10 +341,10 @@ class Trainer:
                     values["gpu_mem_GiB"] = torch.cuda.max_memory_allocated(self.env.device) / 2**30
                 values["steps_per_s"] = self.log.progress(self.step, values)
                 self.log.scalars(self.step, values)
+            if self.step % self.opt.checkpoint_interval == 0 or self.step == self.opt.max_steps:
+                self.save()  # before validating: nothing between a step and its checkpoint can lose it
             if self.step % self.opt.validation_interval == 0 or self.step == self.opt.max_steps:
                 last_val = self.validate()
-            if self.step % self.opt.checkpoint_interval == 0 or self.step == self.opt.max_steps:
-                self.save()
         self.log.close()
         return last_val
 
@@ -343,7 +371,11 @@ class Trainer:
             for path, reason in batch["skipped"]:
                 log.warning("validation: skipping %s: %s", path, reason)
             wav = batch["audio"].to(self.env.device).reshape(1, -1)
-            mel = self.mel(wav)
+            try:
+                mel = self.mel(wav)
+            except ValueError as err:  # too short for the STFT: passed over, never the end of the run
+                log.warning("validation: skipping %s: %s", batch["path"][0], err)
+                continue
             with self.gan.autocast():
                 fake = self.generator(batch["mel"].to(self.env.device) if "mel" in batch else mel)
             fake = fake.float().reshape(1, -1)[..., : wav.shape[-1]]

@@ -23,21 +23,6 @@ COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune-no-cudagraphs
 FiniteCheck = Callable[[Tensor, str, dict[str, Tensor]], None]
 
 
-class TrainingForward(nn.Module):
-    """The generator's forward in a training step: audio, and for a generator with a pitch source
-    driven by the given F0 (teacher forcing), also its pitch predictor's logits. One module, so that
-    DistributedDataParallel and torch.compile see every parameter the step uses."""
-
-    def __init__(self, generator: nn.Module) -> None:
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, mel: Tensor, f0: Tensor | None = None, voiced: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        if f0 is None:
-            return self.generator(mel), None
-        return self.generator(mel, f0=f0, voiced=voiced), self.generator.pitch_predictor(mel)
-
-
 @contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:
     """`module`'s parameters need no gradient inside (each one's requires_grad restored after)."""
@@ -66,14 +51,14 @@ class GanStep:
     Options: `discriminator_checkpointing` recomputes each sub-discriminator in backward (the
     generator update's feature-matching loss inside the recomputed part); `compile` runs the
     generator through `torch.compile` with that mode.
-    A generator with a pitch source (model.pitch_source) is driven by the batch's F0 targets, and
-    its pitch predictor learns them: `lambda_pitch` × its loss joins the generator's.
+    A generator with a conditioning (`Generator.targets` not empty) is driven by the batch's
+    targets and reports auxiliary losses; `lambda_auxiliary` × each joins the generator's loss.
     """
 
     def __init__(self, generator: nn.Module, discriminators: Mapping[str, nn.Module], mel: nn.Module,
                  mel_loss: nn.Module, *, learning_rate: float = 1e-4, adam_betas: tuple[float, float] = (0.8, 0.99),
                  lr_decay: float = 0.9999996, clip_grad_norm: float = 500.0, lambda_mel: float = 15.0,
-                 lambda_pitch: float = 1.0, precision: str = "tf32", distributed: bool = False,
+                 lambda_auxiliary: float = 1.0, precision: str = "tf32", distributed: bool = False,
                  discriminator_checkpointing: bool = False,
                  compile: str | None = None) -> None:
         check_precision(precision, training=True)
@@ -82,8 +67,7 @@ class GanStep:
         self.generator, self.discriminators = generator, nn.ModuleDict(dict(discriminators))
         self.mel, self.mel_loss = mel, mel_loss
         self.clip_grad_norm, self.lambda_mel, self.precision = clip_grad_norm, lambda_mel, precision
-        self.lambda_pitch = lambda_pitch
-        self.has_pitch_source = getattr(generator, "source", None) is not None
+        self.lambda_auxiliary = lambda_auxiliary
         self.discriminator_checkpointing, self.compile = discriminator_checkpointing, compile
         for d in self.discriminators.values():
             d.checkpointing = discriminator_checkpointing
@@ -92,7 +76,7 @@ class GanStep:
         self.optim_d = torch.optim.AdamW(self.discriminators.parameters(), learning_rate, betas)
         self.sched_g = torch.optim.lr_scheduler.ExponentialLR(self.optim_g, lr_decay)
         self.sched_d = torch.optim.lr_scheduler.ExponentialLR(self.optim_d, lr_decay)
-        self.g_train, self.d_train = TrainingForward(self.generator), dict(self.discriminators.items())
+        self.g_train, self.d_train = self.generator, dict(self.discriminators.items())
         if distributed:
             device = next(self.generator.parameters()).device
             ids = [device.index] if device.type == "cuda" else None
@@ -106,7 +90,7 @@ class GanStep:
         return autocast(self.precision, next(self.generator.parameters()).device)
 
     def __call__(self, wav: Tensor, check: FiniteCheck | None = None, adversarial: bool = True,
-                 mel: Tensor | None = None, pitch: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
+                 mel: Tensor | None = None, targets: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
         """One update; the losses and gradient norms (detached). cuDNN's float32 convolutions follow
         `precision` for the whole step, backward included. `mel` (B, num_mels, T / hop): the generator's
         input instead of the mel of `wav` (teacher-forced fine-tuning on a TTS model's mels, as
@@ -115,23 +99,20 @@ class GanStep:
         `adversarial=False` is BigVGAN's `--freeze_step` phase: the discriminators are neither run nor
         updated (no D optimiser step) and the generator trains on the mel loss alone. Both schedules
         still step, as in NVIDIA's train.py, so the learning rates follow the step count either way.
-        `pitch`: (f0, voiced), (B, frames) each: the F0 targets a generator with a pitch source needs.
+        `targets`: the batch's values of `generator.targets` (what its conditioning learns from).
         """
-        if self.has_pitch_source and pitch is None:
-            raise ValueError("the generator has a pitch source (model.pitch_source): each step needs the batch's F0 "
-                             "targets (pitch=(f0, voiced); vocoder.data.pitch_tracks makes them)")
         with conv_precision(self.precision, wav.device):
-            return self._step(wav, check, adversarial, mel, pitch if self.has_pitch_source else None)
+            return self._step(wav, check, adversarial, mel, targets or {})
 
     def _step(self, wav: Tensor, check: FiniteCheck | None, adversarial: bool, mel: Tensor | None,
-              pitch: tuple[Tensor, Tensor] | None) -> dict[str, Tensor]:
+              targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
         if mel is None:
             with torch.no_grad():
                 mel = self.mel(wav.squeeze(1))
         # a compiled generator computes its weights once inside its graph
         with weight_norm_once(*([] if self.compile else [self.generator])):
             with self.autocast():
-                fake, pitch_logits = self.g_train(mel) if pitch is None else self.g_train(mel, *pitch)
+                fake, auxiliary = self.g_train(mel, targets=targets)
             fake = fake[..., : wav.shape[-1]].float()
             result: dict[str, Tensor] = {}
             if adversarial:
@@ -142,9 +123,9 @@ class GanStep:
                     stack.enter_context(frozen(self.discriminators))
                     stack.enter_context(weight_norm_once(self.discriminators))
                 loss_g, g_parts = self._generator_loss(wav, fake, adversarial)
-                if pitch_logits is not None:
-                    loss_pitch = self.generator.pitch_predictor.loss(pitch_logits, *pitch) * self.lambda_pitch
-                    loss_g, g_parts = loss_g + loss_pitch, {**g_parts, "pitch": loss_pitch.detach()}
+                for name, loss in auxiliary.items():
+                    loss = loss * self.lambda_auxiliary
+                    loss_g, g_parts = loss_g + loss, {**g_parts, name: loss.detach()}
                 if check:
                     check(loss_g, "generator loss", g_parts)
                 self.optim_g.zero_grad(set_to_none=True)
