@@ -208,8 +208,9 @@ def test_checkpoints_of_no_known_format_get_one_line(tmp_path):
     torch.save({"weights": {"layer.weight": torch.ones(2)}}, other)
     with pytest.raises(CheckpointError) as error:
         load_model(other)
-    assert "\n" not in str(error.value) and "accepted: this package's checkpoints, NVIDIA BigVGAN's" in str(error.value)
-    assert "HiFi-GAN's (jik876) generator files" in str(error.value)
+    assert "\n" not in str(error.value) and "is no vocoder checkpoint" in str(error.value)
+    assert "accepted: a PyTorch checkpoint (ours, a training step_N.pt, NVIDIA's bigvgan_generator.pt or a HiFi-GAN " \
+           "(jik876) g_NNNNNNNN / generator* file with its config.json beside it)" in str(error.value)
     two = tmp_path / "two"
     two.mkdir()
     for name in ("generator_a.pth", "generator_b.pth"):

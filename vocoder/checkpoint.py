@@ -28,8 +28,6 @@ from .layers.weight_norm import adapt_state_dict
 from .models.generator import Generator, check_mel_settings
 
 NVIDIA_WEIGHTS, NVIDIA_CONFIG = "bigvgan_generator.pt", "config.json"
-ACCEPTED = ("this package's checkpoints, NVIDIA BigVGAN's bigvgan_generator.pt with its config.json, "
-            "HiFi-GAN's (jik876) generator files (g_NNNNNNNN, generator_*.pth.tar) with their config.json")
 # the pitch source's parameters before they moved into Generator.conditioning: old prefix → new
 RENAMED_PREFIXES = {"pitch_predictor.": "conditioning.predictor.", "source.": "conditioning.source.",
                     "source_downs.": "conditioning.downs."}
@@ -48,9 +46,10 @@ def save_checkpoint(path: str | os.PathLike, **state: Any) -> None:
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-ACCEPTED = ("a PyTorch checkpoint (ours, a training step_N.pt, or NVIDIA's bigvgan_generator.pt with its "
-            "config.json beside it), a .safetensors file of generator weights (with the model record in its "
-            "metadata, or a config.json beside it), or a folder holding bigvgan_generator.pt and config.json")
+ACCEPTED = ("a PyTorch checkpoint (ours, a training step_N.pt, NVIDIA's bigvgan_generator.pt or a HiFi-GAN "
+            "(jik876) g_NNNNNNNN / generator* file with its config.json beside it), a .safetensors file of "
+            "generator weights (with the model record in its metadata, or a config.json beside it), or a "
+            "folder holding one of those generator files and config.json")
 
 
 def load_error(error: Exception) -> str:
