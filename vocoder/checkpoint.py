@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import hifigan_checkpoint
 from .audio import MEL_SETTINGS, MelSpectrogram
 from .atomic import atomic_write
 from .layers.weight_norm import adapt_state_dict
@@ -45,9 +46,10 @@ def save_checkpoint(path: str | os.PathLike, **state: Any) -> None:
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-ACCEPTED = ("a PyTorch checkpoint (ours, a training step_N.pt, or NVIDIA's bigvgan_generator.pt with its "
-            "config.json beside it), a .safetensors file of generator weights (with the model record in its "
-            "metadata, or a config.json beside it), or a folder holding bigvgan_generator.pt and config.json")
+ACCEPTED = ("a PyTorch checkpoint (ours, a training step_N.pt, NVIDIA's bigvgan_generator.pt or a HiFi-GAN "
+            "(jik876) g_NNNNNNNN / generator* file with its config.json beside it), a .safetensors file of "
+            "generator weights (with the model record in its metadata, or a config.json beside it), or a "
+            "folder holding one of those generator files and config.json")
 
 
 def load_error(error: Exception) -> str:
@@ -277,8 +279,14 @@ def _locate(path: Path) -> tuple[Path, Path | None]:
     if path.is_dir():
         weights = path / NVIDIA_WEIGHTS
         if not weights.is_file():
-            raise FileNotFoundError(f"{path} is a folder without {NVIDIA_WEIGHTS}; pass the checkpoint file, "
-                                    f"or a folder holding {NVIDIA_WEIGHTS} and {NVIDIA_CONFIG}")
+            try:
+                weights = hifigan_checkpoint.find_weights(path)
+            except ValueError as e:
+                raise CheckpointError(str(e)) from e
+        if weights is None:
+            raise FileNotFoundError(f"{path} is a folder without {NVIDIA_WEIGHTS} or a HiFi-GAN generator "
+                                    f"(g_NNNNNNNN, generator*); pass the checkpoint file, or a folder holding "
+                                    f"one of them and {NVIDIA_CONFIG}")
         path = weights
     beside = path.parent / NVIDIA_CONFIG
     return path, beside if beside.is_file() else None
@@ -307,7 +315,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     """(the Generator a checkpoint describes, its weights loaded; the mel settings it works on).
 
     `path`: our checkpoint (`save_generator`), a training checkpoint (`step_N.pt`), NVIDIA's
-    `bigvgan_generator.pt` with its `config.json` beside it, or a folder holding both.
+    `bigvgan_generator.pt` or a HiFi-GAN generator (`vocoder.hifigan_checkpoint`) with its
+    `config.json` beside it, or a folder holding both.
     """
     generator, mel, _ = load_model_keys(path, device)
     return generator, mel
@@ -319,8 +328,13 @@ def load_model_keys(path: str | os.PathLike,
     order of an optimiser state saved with it, as NVIDIA's release does: see vocoder.training.init_from)."""
     weights, beside = _locate(Path(path))
     state = load_checkpoint(weights, "cpu")
+    try:  # HiFi-GAN's layout translated to ours, here at the boundary
+        state = hifigan_checkpoint.as_our_checkpoint(state, weights, beside) or state
+    except ValueError as e:
+        raise CheckpointError(str(e)) from e
     if not isinstance(state.get("generator"), Mapping):
-        raise CheckpointError(f"{weights} has no 'generator' state dict (keys: {sorted(state)[:10]})")
+        raise CheckpointError(f"{weights} is no vocoder checkpoint (no 'generator' state dict; keys: "
+                              f"{sorted(map(str, state))[:6]}); accepted: {ACCEPTED}")
     record = read_model_config(state, str(weights), beside)
     try:
         generator = Generator.from_config(record["generator"])

@@ -1,10 +1,11 @@
 """`python -m vocoder.bench SUITE`: run a benchmark suite; print its markdown table, write
-SUITE.json / .csv / .md and (all but stream) SUITE.png under --out.
+SUITE.json / .csv / .md and (kernels, train, infer) SUITE.png under --out.
 
     python -m vocoder.bench kernels                  # Snake, SnakeBeta, anti-aliased activation
     python -m vocoder.bench train --steps gan        # full GAN step, segments 8192 … 262144
     python -m vocoder.bench infer
     python -m vocoder.bench stream                   # time per streamed piece, time to first audio
+    python -m vocoder.bench precision --checkpoints PATH,...   # SNR vs fp32, M-STFT/PESQ vs recordings
     python -m vocoder.bench train --device cpu --model tiny --discriminator tiny --segments 2048   # smoke run
 
 Figures are meant for a CUDA device; on the CPU the suites run (small sizes) as a smoke test, the
@@ -24,7 +25,7 @@ from ..models.generator import check_mel_settings
 from ..runtime import PRECISIONS, resolve_device, set_cudnn_benchmark
 from . import report
 
-SUITES = ("kernels", "train", "infer", "stream")
+SUITES = ("kernels", "train", "infer", "stream", "precision")
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -68,9 +69,15 @@ def parser() -> argparse.ArgumentParser:
                    help="infer: comma-separated mel lengths in frames")
     p.add_argument("--precisions", type=_names, default=None,
                    help="infer/stream: comma-separated subset of fp32, tf32, bf16, fp16 "
-                        "(default: fp32,tf32,bf16 for infer, tf32 for stream)")
+                        "(default: fp32,tf32,bf16 for infer, tf32 for stream); "
+                        "precision: default fp32,bf16 on the CPU, all four on CUDA")
     p.add_argument("--piece-frames", type=int, default=32, help="stream: mel frames per piece")
     p.add_argument("--stream-frames", type=int, default=1024, help="stream: mel frames streamed per run")
+    p.add_argument("--checkpoints", type=_names, default=None,
+                   help="precision: comma-separated checkpoints (paths or hub ids, any that vocoder.infer takes; "
+                        "default: the shipped demo model)")
+    p.add_argument("--clips", type=int, default=10, help="precision: how many held-out demo clips to resynthesise")
+    p.add_argument("--seconds", type=float, default=3.0, help="precision: the first seconds of each clip")
     p.add_argument("--activations", type=_names, default=None,
                    help="infer: comma-separated subset of fused, eager, nvidia (default: all that run here)")
     p.add_argument("--cudnn-benchmark", action="store_true",
@@ -87,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         device = str(resolve_device(args.device, name="--device"))
     except ValueError as error:
         p.error(f"{error} (--device cpu is a smoke run)")
-    from . import infer, kernels, train
+    from . import infer, kernels, precision, train
 
     bad = ([s for s in args.steps if s not in train.STEPS] + [v for v in args.precisions or () if v not in PRECISIONS]
            + [a for a in args.activations or () if a not in infer.ACTIVATIONS])
@@ -118,6 +125,15 @@ def main(argv: list[str] | None = None) -> None:
     elif args.suite == "stream":
         rows = infer.stream_rows(args.model, args.stream_frames, args.piece_frames, args.precisions or ("tf32",),
                                  device, args.mel, repeats=args.repeats)
+    elif args.suite == "precision":
+        if args.clips < 1 or args.seconds <= 0:
+            p.error(f"--clips must be >= 1 and --seconds > 0, got {args.clips}, {args.seconds}")
+        try:
+            rows, notes = precision.run(args.checkpoints or precision.DEFAULT_CHECKPOINTS, args.precisions, device,
+                                        args.clips, args.seconds, args.model, args.mel)
+        except (OSError, ValueError, RuntimeError) as error:  # a checkpoint that does not load: one line
+            p.error(" ".join(str(error).split()))
+        print("\n".join(notes))
     else:
         rows = train.run(args.model, args.segments, args.batch, args.repeats, device, args.variants,
                          args.steps, args.discriminator, args.mel, args.profile)
