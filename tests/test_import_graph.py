@@ -59,7 +59,8 @@ def test_no_two_modules_import_each_other_even_lazily():
 
 
 def test_the_lower_floors_import_nothing_above_them():
-    lower = ("vocoder.kernels", "vocoder.layers", "vocoder.models", "vocoder.audio", "vocoder.data", "vocoder.evaluation")
+    lower = ("vocoder.kernels", "vocoder.layers", "vocoder.models", "vocoder.audio", "vocoder.data",
+             "vocoder.evaluation")
     upper = ("vocoder.vocoder", "vocoder.streaming", "vocoder.training", "vocoder.train", "vocoder.infer",
              "vocoder.evaluate", "vocoder.export", "vocoder.bench")
     wrong = sorted(f"{m} -> {t}" for m, targets in package_imports().items() if m.startswith(lower)
