@@ -153,7 +153,7 @@ def test_save_failure_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(audio_io.sf, "write", fail)
+    monkeypatch.setattr(audio_io.sf.SoundFile, "write", fail)
     with pytest.raises(OSError, match="disk full"):
         save_audio(path, np.ones(100, dtype=np.float32), 24000, overwrite=True)
     assert path.read_bytes() == before

@@ -78,7 +78,8 @@ def test_list_entries_outside_the_list_folder_stay_inside_output(checkpoint, tmp
     assert written == sorted([str((outside / "D" / "song.wav").relative_to(out)),
                               str((outside / "E" / "x.wav").relative_to(out)), "sub/in.wav"])
     assert summary.done == 3 and [p.name for p, _ in summary.failed] == ["m.wav", "in.npy"]
-    assert "also the output of" in summary.failed[1][1]  # sub/../sub/in.npy is sub/in.npy
+    assert summary.failed[1][1].startswith("the same file is listed twice (line 1 of list.txt, and again at line 5 "
+                                           "of list.txt)")  # sub/../sub/in.npy is sub/in.npy
     after = tree(tmp_path)
     assert {k: v for k, v in after.items() if not k.startswith("lists/out/")} == before
 
@@ -107,7 +108,7 @@ def test_output_inside_input_never_replaces_recordings(checkpoint, tmp_path, cap
     wav_file(tmp_path / "in" / "a.wav")
     wav_file(tmp_path / "in" / "sub" / "a.wav", 0.08)  # a recording, in what will be the output folder
     before = tree(tmp_path)
-    with pytest.raises(InferError, match=r"overwrite=true would replace files under the input folder .*sub/a\.wav"):
+    with pytest.raises(InferError, match=r"overwrite=true replaces only earlier outputs of vocoder.infer, .*sub/a\.wav"):
         infer(checkpoint, input=tmp_path / "in", output=tmp_path / "in" / "sub", overwrite=True)
     assert tree(tmp_path) == before
     summary = infer(checkpoint, input=tmp_path / "in", output=tmp_path / "in" / "sub")  # overwrite=false
@@ -118,12 +119,13 @@ def test_output_inside_input_never_replaces_recordings(checkpoint, tmp_path, cap
 # ---------------------------------------------------------------- 3. strict booleans
 
 def test_overwrite_is_parsed_strictly(checkpoint, tmp_path):
+    mel_file(tmp_path / "in" / "a.npy", frames=2)
+    assert infer(checkpoint, input=tmp_path / "in", output=tmp_path / "out").done == 1  # an earlier output
+    kept = (tmp_path / "out" / "a.wav").read_bytes()
     mel_file(tmp_path / "in" / "a.npy")
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "a.wav").write_bytes(b"keep me")
     for no in ("no", "off", "false", "False", "0", 0, False):
         summary = infer(checkpoint, input=tmp_path / "in", output=tmp_path / "out", overwrite=no)
-        assert len(summary.skipped) == 1 and (tmp_path / "out" / "a.wav").read_bytes() == b"keep me"
+        assert len(summary.skipped) == 1 and (tmp_path / "out" / "a.wav").read_bytes() == kept
     for bad in ("maybe", "", "2", 2, 1.0, None):
         with pytest.raises(ValueError, match="overwrite must be true or false"):
             infer(checkpoint, input=tmp_path / "in", output=tmp_path / "out", overwrite=bad)
@@ -139,14 +141,14 @@ def test_full_disk_stops_the_run_naming_the_file_and_keeps_what_was_written(chec
         mel_file(tmp_path / "in" / f"{name}.npy")
     real = audio_io.atomic_write
 
-    def disk_fills_at_b(path, write):
+    def disk_fills_at_b(path, write, **options):
         if Path(path).name != "b.wav":
-            return real(path, write)
+            return real(path, write, **options)
 
         def half(f):  # part of the file reaches the disk, then the disk is full
             f.write(b"RIFF....WAVE")
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(path, half)
+        return real(path, half, **options)
 
     monkeypatch.setattr(audio_io, "atomic_write", disk_fills_at_b)
     out = tmp_path / "out"
@@ -162,7 +164,7 @@ def test_full_disk_stops_the_run_naming_the_file_and_keeps_what_was_written(chec
 def test_a_write_error_inside_soundfile_fails_that_file_only(checkpoint, tmp_path, monkeypatch):
     for name in ("a", "b", "c"):
         mel_file(tmp_path / "in" / f"{name}.npy")
-    real, calls = audio_io.sf.write, []
+    real, calls = audio_io.sf.SoundFile.write, []
 
     def short_write(*args, **kwargs):  # what soundfile does when libsndfile writes fewer frames
         calls.append(1)
@@ -170,7 +172,7 @@ def test_a_write_error_inside_soundfile_fails_that_file_only(checkpoint, tmp_pat
             raise AssertionError
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(audio_io.sf, "write", short_write)
+    monkeypatch.setattr(audio_io.sf.SoundFile, "write", short_write)
     summary = infer(checkpoint, input=tmp_path / "in", output=tmp_path / "out", batch_size=1)
     assert summary.done == 2 and [(p.name, r) for p, r in summary.failed] == [
         ("b.npy", f"cannot write {tmp_path / 'out' / 'b.wav'}: AssertionError")]

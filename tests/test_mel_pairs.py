@@ -101,7 +101,7 @@ def test_training_feeds_the_files_mel_to_the_generator(corpus, tmp_path):
     trainer = vt.build_trainer(cfg, setup("cpu"))
     inputs = []
     real = trainer.gan.g_train
-    trainer.gan.g_train = lambda mel: inputs.append(mel.clone()) or real(mel)
+    trainer.gan.g_train = lambda mel, **options: inputs.append(mel.clone()) or real(mel, **options)
     trainer.fit()
     [mel] = inputs
     assert mel.shape == (2, BANDS, 8)

@@ -9,6 +9,7 @@ file the user writes gets (tempfile.mkstemp would make it 0o600).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -31,11 +32,34 @@ def temp_path(path: str | os.PathLike) -> Path:
     return path.with_name(f".{path.name}.{_host_tag()}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+def _publish_without_replacing(tmp: Path, path: Path) -> None:
+    """Give the finished `tmp` the name `path` only if no file has it, atomically (a hard link fails
+    when `path` exists, whoever created it meanwhile); FileExistsError otherwise. Where hard links are
+    not supported, the name is claimed with O_EXCL first and then replaced by the finished file."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "already exists", str(path)) from None
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+            raise
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # FileExistsError if taken
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            path.unlink(missing_ok=True)  # the empty file claimed above, nobody else's
+            raise
+        return
+    tmp.unlink()
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], replace: bool = True) -> Path:
     """Call `write(file)` on a temp file beside `path`, fsync it, rename it to `path`, fsync the folder.
 
     `path` appears complete or not at all: on any error (a full disk, an interrupt) the temp file is
-    removed, the error propagates, and a file that was at `path` is left as it was.
+    removed, the error propagates, and a file that was at `path` is left as it was. With
+    `replace=False` an existing `path` is never replaced, even one that another process creates while
+    this one writes: FileExistsError (no check-then-rename race).
     """
     path = Path(path)
     tmp = temp_path(path)
@@ -45,7 +69,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _publish_without_replacing(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

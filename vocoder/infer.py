@@ -11,13 +11,14 @@ Arguments, inputs and the output folder are checked before anything is vocoded. 
 (unreadable, empty, NaN/Inf, wrong number of mel bands, a dangling link, ...) is reported by path
 and skipped; the others are still written, and the exit status is 1 when any failed. A full disk
 stops the run naming the file; what was written is kept. An output that exists is kept unless
-`overwrite=true`. Outputs are written atomically; the temp files of a killed run are removed by
-the next run.
+`overwrite=true` and it is an earlier output of this tool (`vocoder.infer_paths.is_earlier_output`).
+Outputs are written atomically, and without `overwrite` never over a file another run wrote
+meanwhile; the temp files of a killed run are removed by the next run. docs/inference.md describes
+what `overwrite=true` may replace and the list syntax.
 """
 
 from __future__ import annotations
 
-import difflib
 import errno
 import os
 import sys
@@ -28,14 +29,15 @@ from typing import TextIO
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from .atomic import remove_orphan_temp_files, temp_path
 from .audio import AudioError, load_audio, save_audio
 from .booleans import parse_bool
+from .cli import EntryPoint, error_line
 from .data.files import AUDIO_SUFFIXES
 from .data.mel_files import read_mel_file
-from .infer_paths import MEL_SUFFIXES, InferError, Job, find_inputs, plan_jobs
+from .infer_paths import MEL_SUFFIXES, OUTPUT_TAG, InferError, Job, find_inputs, is_earlier_output, plan_jobs
 from .runtime import set_cudnn_benchmark
 from .vocoder import PRECISIONS, Vocoder, check_mel, resolve_device
 
@@ -118,6 +120,11 @@ class _Run:
         self.summary.failed.append((path, reason))
         print(f"{self._tag(index)} FAILED {path}: {reason}", file=self.err, flush=True)
 
+    def skip(self, index: int, job: Job, why: str) -> None:
+        """Leave the file at `job.target` as it is, and say why."""
+        self.summary.skipped.append(job.source)
+        print(f"{self._tag(index)} skipped {job.source}: {job.target} {why}", file=self.out, flush=True)
+
     def load(self, index: int, job: Job) -> _Loaded:
         voc = self.vocoder
         if job.source.suffix.lower() in MEL_SUFFIXES:
@@ -142,8 +149,11 @@ class _Run:
         target = item.job.target
         try:
             save_audio(target, audio[0] if len(audio) == 1 else audio, self.vocoder.sampling_rate,
-                       overwrite=self.overwrite)
+                       overwrite=self.overwrite, software=OUTPUT_TAG)
         except Exception as e:  # one file's failure must not lose the others
+            if isinstance(e, FileExistsError):  # another run wrote it meanwhile (overwrite=false): kept
+                self.skip(item.index, item.job, "was written by another run meanwhile")
+                return False
             if isinstance(e, OSError) and e.errno in DISK_FULL:
                 self.summary.stopped = f"disk full writing {target}"
                 self.fail(item.index, item.job.source, f"disk full writing {target} (nothing of it was kept)")
@@ -186,10 +196,9 @@ class _Run:
             if job.error:
                 self.fail(index, job.source, job.error)
                 continue
-            if job.target.exists() and not self.overwrite:
-                self.summary.skipped.append(job.source)
-                print(f"{self._tag(index)} skipped {job.source}: {job.target} exists (overwrite=true replaces it)",
-                      file=self.out, flush=True)
+            if job.target.exists() and not (self.overwrite and is_earlier_output(job.target)):
+                self.skip(index, job, "exists (an earlier output: overwrite=true replaces it)"
+                          if is_earlier_output(job.target) else "exists and is not an output of vocoder.infer: kept")
                 continue
             try:
                 pending.append(self.load(index, job))
@@ -251,7 +260,7 @@ def _path_argument(value: object, key: str) -> Path:
 def _remove_orphans(jobs: list[Job]) -> None:
     """Delete the temp files that a killed run left in the folders this run writes to, and say so."""
     count = freed = 0
-    for folder in sorted({job.target.parent for job in jobs}):
+    for folder in sorted({job.target.parent for job in jobs if not job.error}):
         removed, size = remove_orphan_temp_files(folder, ".wav")
         count, freed = count + removed, freed + size
     if count:
@@ -280,6 +289,8 @@ def run(checkpoint: str, input: str, output: str, device: str = "auto", precisio
         overlap_frames = _integer(overlap_frames, "overlap_frames", 0)
     ckpt, out = _path_argument(checkpoint, "checkpoint"), _path_argument(output, "output")
     inputs = find_inputs(_path_argument(input, "input"), exclude=(ckpt, out))
+    for note in inputs.notes:
+        print(f"note: {note}", flush=True)
     jobs = plan_jobs(inputs, out, overwrite)
     if inputs.excluded:
         print(f"note: {inputs.excluded} audio/mel files under the output folder {out} are not inputs "
@@ -302,21 +313,8 @@ def run(checkpoint: str, input: str, output: str, device: str = "auto", precisio
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "infer.yaml"  # the one hydra.main reads (by absolute path,
 # so that main() also runs in-process, where Hydra would look for a `vocoder.configs` module)
-
-
-def check_arguments(argv: list[str]) -> str | None:
-    """The first `key=value` argument whose key infer.yaml does not have, as a one-line error
-    (Hydra's own message is four lines and exits 1, which here means 'a file failed'), or None."""
-    known = [k for k in OmegaConf.load(CONFIG) if k not in ("defaults", "hydra")]
-    for arg in argv:
-        key = arg.split("=", 1)[0].lstrip("+~")
-        if arg.startswith("-") or "=" not in arg or key.split(".")[0].split("/")[0] == "hydra":
-            continue
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            return f"unknown argument {key!r}; {hint}arguments: {', '.join(known)}"
-    return None
+CLI = EntryPoint("vocoder.infer", CONFIG.stem,
+                 "usage: python -m vocoder.infer checkpoint=CKPT input=IN output=OUT [key=value ...]")
 
 
 @hydra.main(config_path=str(CONFIG.parent), config_name=CONFIG.stem, version_base="1.3")
@@ -324,28 +322,18 @@ def main(cfg: DictConfig) -> None:
     """Hydra entry: `key=value` overrides against vocoder/configs/infer.yaml; exit status 1 when a file
     failed (or a full disk stopped the run), 2 when the run could not start (a bad argument or
     checkpoint, no inputs, outputs that would replace inputs, an output folder not writable)."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        print(f"vocoder.infer: error: set {' '.join(f'{k}=...' for k in missing)} "
-              "(usage: python -m vocoder.infer checkpoint=CKPT input=IN output=OUT [key=value ...])",
-              file=sys.stderr, flush=True)
-        sys.exit(2)
-    options = OmegaConf.to_container(cfg, resolve=True)
+    options = CLI.options(cfg)
     try:
         summary = run(**options)
     except (InferError, OSError, ValueError, RuntimeError) as e:
-        print(f"vocoder.infer: error: {e}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        CLI.fail(error_line(e))
     if summary.failed or summary.stopped:
         sys.exit(1)
 
 
 def cli() -> None:
-    """`python -m vocoder.infer key=value ...`: an unknown key is refused in one line, then `main`."""
-    problem = check_arguments(sys.argv[1:])
-    if problem is not None:
-        print(f"vocoder.infer: error: {problem}", file=sys.stderr, flush=True)
-        sys.exit(2)
+    """`python -m vocoder.infer key=value ...`: the arguments checked (`vocoder.cli`), then `main`."""
+    CLI.check_argv(sys.argv[1:])
     main()
 
 

@@ -6,6 +6,11 @@ the list's folder; a single file: its folder) is mirrored under `output`, as `.w
 outside the list's folder (`../D/song.flac`, `/data/x.wav`) goes to `output/_outside/` followed by its
 normalised absolute path without the leading `/` (`output/_outside/data/x.wav`), so distinct inputs
 get distinct outputs and no output leaves `output`.
+
+What `overwrite=true` may replace: only earlier outputs of this tool, told by the software tag
+(`OUTPUT_TAG`) that every output carries in its metadata; never an input, nor any other file (a
+recording beside a single-file input or a list's entries, a file the user put in the output
+folder). A run that would replace such a file is refused before anything is done.
 """
 
 from __future__ import annotations
@@ -15,11 +20,19 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data.files import AUDIO_SUFFIXES, read_filelist
+from .audio.io import audio_software
+from .data.files import AUDIO_SUFFIXES, LIST_SUFFIXES, parse_filelist
 from .data.mel_files import MEL_SUFFIXES
 
 INPUT_SUFFIXES = AUDIO_SUFFIXES + MEL_SUFFIXES
 OUTSIDE = "_outside"  # the output subfolder of list entries that lie outside the list's folder
+OUTPUT_TAG = "vocoder.infer"  # the software tag of every output: what marks a file overwrite may replace
+
+
+def is_earlier_output(path: str | os.PathLike) -> bool:
+    """Whether the file at `path` is an output of this tool (its software tag says so); what
+    `overwrite=true` may replace."""
+    return audio_software(path).startswith(OUTPUT_TAG)
 
 
 class InferError(RuntimeError):
@@ -44,6 +57,8 @@ class Inputs:
     broken: list[tuple[Path, str]] = field(default_factory=list)  # dangling links, link loops
     excluded: int = 0  # input-like files under an excluded folder (the output folder) not taken
     searched: bool = False  # `root` is a folder input, searched (not a list's or a file's folder)
+    origins: list[str] = field(default_factory=list)  # a list's entries: where each of `files` was listed
+    notes: list[str] = field(default_factory=list)  # a list's lines skipped or cut, one note each
 
 
 def _normal(path: Path) -> Path:
@@ -112,8 +127,8 @@ def _search(folder: Path, real: Path, skip: set[Path], found: Inputs, chain: fro
 
 def find_inputs(input: str | os.PathLike, exclude: tuple[Path, ...] = ()) -> Inputs:
     """The input files of `input`: a folder (searched recursively for audio and mel files, links
-    followed, leaving out `exclude`: the output folder, the checkpoint), a `.txt` list of paths, or
-    one file. Raises InferError when there is nothing to do."""
+    followed, leaving out `exclude`: the output folder, the checkpoint), a `.txt` or `.lst` list of
+    paths (`vocoder.data.files.parse_filelist`), or one file. Raises InferError when there is nothing to do."""
     path = Path(input).expanduser()
     if not path.exists():
         problem = link_problem(path)
@@ -129,12 +144,13 @@ def find_inputs(input: str | os.PathLike, exclude: tuple[Path, ...] = ()) -> Inp
             raise InferError(f"no audio ({', '.join(AUDIO_SUFFIXES)}) or mel ({', '.join(MEL_SUFFIXES)}) "
                              f"files found under {path}{left_out}")
         return found
-    if path.suffix.lower() == ".txt":
+    if path.suffix.lower() in LIST_SUFFIXES:
         try:
-            files = read_filelist(path)
+            listed = parse_filelist(path)
         except (ValueError, OSError) as e:
             raise InferError(str(e)) from e
-        return Inputs(files, path.parent)
+        return Inputs([e.path for e in listed.entries], path.parent, notes=listed.notes,
+                      origins=[f"line {e.line} of {path.name}" for e in listed.entries])
     return Inputs([path], path.parent)
 
 
@@ -154,54 +170,71 @@ def _shown(items: list[str]) -> str:
     return "; ".join(items[:5]) + (f"; ... ({len(items)} in all)" if len(items) > 5 else "")
 
 
+def _entries(inputs: Inputs) -> list[tuple[Path, str | None, str | None]]:
+    """(file, where it was listed, its problem) for each input: a list's in its order, a folder's sorted."""
+    if inputs.origins:
+        return [(file, origin, None) for file, origin in zip(inputs.files, inputs.origins)]
+    broken = dict(inputs.broken)
+    return [(file, None, broken.get(file)) for file in sorted([*inputs.files, *broken])]
+
+
 def plan_jobs(inputs: Inputs, output: str | os.PathLike, overwrite: bool = False) -> list[Job]:
     """A Job per input, its output laid out by `output_path`.
 
     Raises InferError (nothing is done) when an output would be one of the inputs, or, with
-    `overwrite`, would replace an existing file under a searched input folder: the output folder is
-    then inside the input folder, whose files there were left out of the search and may be
-    recordings, not earlier outputs.
-    Per-file problems become Jobs with an error: a dangling link or link loop, a second input mapping
-    to an output already taken (a.wav and a.flac), an output path leading out of `output` through a
-    link to a folder.
+    `overwrite`, would replace an existing file that is not an earlier output of this tool
+    (`is_earlier_output`): a recording beside the inputs, a file the user keeps in the output folder.
+    Per-file problems become Jobs with an error: a dangling link or link loop, a list entry that is a
+    folder, a file listed twice, a second input mapping to an output already taken (a.wav and
+    a.flac), an output path leading out of `output` through a link to a folder.
     """
     out = Path(output).expanduser()
     if out.exists() and not out.is_dir():
         raise InferError(f"output {out} is a file; output must be a folder")
     out_real = _real(out)
     sources = {_real(p): p for p in inputs.files}
-    protected = {_real(inputs.root)} if inputs.searched else set()
-    broken = dict(inputs.broken)
     jobs: list[Job] = []
-    taken: dict[Path, Path] = {}
+    taken: dict[Path, tuple[Path, str | None]] = {}
     replaced_inputs, replaced_files = [], []
-    for file in sorted([*inputs.files, *broken]) if broken else inputs.files:  # a list keeps its order
-        target = output_path(file, inputs.root, out)
-        problem = broken[file] if file in broken else link_problem(file)
+    for file, origin, problem in _entries(inputs):
+        try:
+            target = output_path(file, inputs.root, out)
+        except ValueError:  # no name to mirror: a list entry `.` or the list's own folder
+            target = out
+        if problem is None and origin and file.is_dir():
+            jobs.append(Job(file, target, f"listed at {origin} as {file}: a folder, not an audio or mel file (a list "
+                                          "names files; pass a folder as input= to search it)"))
+            continue
+        problem = problem or link_problem(file)
         if problem:
             jobs.append(Job(file, target, problem))
             continue
         resolved = _real(target)
         if resolved in sources:
             replaced_inputs.append(f"{target} is the input file {sources[resolved]}")
-        elif overwrite and resolved.is_file() and _inside(resolved.parent, protected):
+        elif overwrite and resolved.is_file() and not is_earlier_output(resolved):
             replaced_files.append(str(target))
         if not _inside(resolved, {out_real}):
             jobs.append(Job(file, target, f"its output {target} would be written through a symbolic link "
                                           f"to {resolved}, outside the output folder {out}; not written"))
             continue
         if resolved in taken:
-            jobs.append(Job(file, target, f"its output {target} is also the output of {taken[resolved]}; "
-                                          "rename one of them"))
+            first, first_origin = taken[resolved]
+            if _real(file) == _real(first):
+                where = f" ({first_origin}, and again at {origin})" if origin and first_origin else ""
+                jobs.append(Job(file, target, f"the same file is listed twice{where}; its output {target} is "
+                                              "written once"))
+            else:
+                jobs.append(Job(file, target, f"its output {target} is also the output of {first}; rename one "
+                                              "of them"))
             continue
-        taken[resolved] = file
+        taken[resolved] = (file, origin)
         jobs.append(Job(file, target))
     if replaced_inputs:
         raise InferError(f"refusing to run: outputs would replace inputs: {_shown(replaced_inputs)}. "
                          "Choose another output folder")
     if replaced_files:
-        raise InferError(f"refusing to run: overwrite=true would replace files under the input folder "
-                         f"{inputs.root} (the output folder is inside it; files there are not searched as "
-                         f"inputs and may be recordings): {_shown(replaced_files)}. Choose an output folder "
-                         "outside the input folder")
+        raise InferError(f"refusing to run: overwrite=true replaces only earlier outputs of vocoder.infer, and "
+                         f"these files are not (recordings, or files of yours): {_shown(replaced_files)}. Choose "
+                         "another output folder, or move them away")
     return jobs

@@ -17,13 +17,13 @@ import hydra
 import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from torch.utils.data import DataLoader
 
 from .audio import MelSpectrogram
 from .checkpoint import CheckpointError
-from .cli import check_overrides, error_line, fail, hydra_error_line
+from .cli import EntryPoint, error_line, fail
 from .data import EpochBatchSampler, build_dataset, collate, find_audio, libritts_files, read_filelist
+from .data.files import hold_out
 from .data.mel_pairs import build_mel_pairs
 from .data.pitch_tracks import PitchTracks
 from .models import Generator, build_discriminators
@@ -41,7 +41,7 @@ from .training.run_dir import latest_checkpoint
 
 PROG = "vocoder.train"
 USAGE = "usage: python -m vocoder.train +experiment=NAME [key=value ...]"
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+CLI = EntryPoint(PROG, "train", USAGE, open_config=True)  # +model.key=... may add a setting
 DATA_DIR = Path(__file__).parent / "data"
 # a user's mistake or a problem in their data: one line, no traceback (a bug still shows its traceback)
 USER_ERRORS = (ValueError, OSError, CheckpointError, ResumeError, TooManyBadFiles, FloatingPointError)
@@ -65,9 +65,7 @@ def data_files(data: dict) -> tuple[list[Path], list[Path]]:
         train = read_filelist(data["train_filelist"], root=root)
         val = read_filelist(data["val_filelist"], root=root) if data.get("val_filelist") else []
         return train, val
-    files = find_audio(root)
-    held_out = int(data.get("val_files", 0))
-    return files[held_out:], files[:held_out]
+    return hold_out(find_audio(root), int(data.get("val_files", 0)), root)
 
 
 def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]:
@@ -91,9 +89,9 @@ def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]
         if data.get("mel_dir"):  # teacher-forced: a TTS model's mels beside the audio
             return build_mel_pairs(files, data["root"], data["mel_dir"], int(mel["num_mels"]), rate, segment, hop,
                                    train=is_train, seed=int(train["seed"]), name=name,
-                                   tolerance=int(data.get("mel_tolerance_frames", 2)))
+                                   tolerance=int(data.get("mel_tolerance_frames", 2)), n_fft=int(mel["n_fft"]))
         return build_dataset(files, rate, segment, hop, train=is_train, seed=int(train["seed"]), name=name,
-                             pitch=pitch if is_train else None)
+                             n_fft=int(mel["n_fft"]), pitch=pitch if is_train else None)
 
     train_set = dataset(train_files, int(data["segment_size"]), True, "training set")
     # batches fixed by (seed, epoch), startable at any batch: a resumed run takes the ones it missed;
@@ -170,13 +168,7 @@ def _run(plain: dict) -> None:
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        fail(PROG, f"set {' '.join(f'{k}=...' for k in missing)} ({USAGE})")
-    try:
-        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except OmegaConfBaseException as err:
-        fail(PROG, hydra_error_line(err))
+    plain = CLI.options(cfg)
     for section in ("train", "model", "mel", "data", "discriminator"):
         if not isinstance(plain.get(section), dict):
             fail(PROG, f"{section} must be a config group of settings, got {plain.get(section)!r}")
@@ -185,7 +177,7 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """`python -m vocoder.train [overrides]`: Hydra's override errors as one line too."""
-    check_overrides(PROG, CONFIG_DIR, "train", sys.argv[1:])
+    CLI.check_argv(sys.argv[1:])
     hydra_main()
 
 

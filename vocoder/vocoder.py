@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .audio import MelSpectrogram, pcm_to_float, resample
+from .audio import MelSpectrogram, check_audio_layout, check_sampling_rate, pcm_to_float, resample
 from .audio.mel_check import check_mel
 from .chunking import Window, chunked_mel, plan_windows, receptive_field
 from .chunking import overlap_frames as default_overlap_frames
@@ -82,10 +82,10 @@ class Vocoder:
 
     def __call__(self, mel: Tensor) -> Tensor:
         """(num_mels, frames) → (frames·hop,) or (B, num_mels, frames) → (B, frames·hop), float32."""
+        check_mel(mel, self.num_mels)
         if mel.ndim not in (2, 3):
             raise ValueError(f"expected a mel of shape [{self.num_mels}, frames] or [batch, "
                              f"{self.num_mels}, frames], found shape {tuple(mel.shape)}")
-        check_mel(mel, self.num_mels)
         if mel.ndim == 2:
             return self.vocode_many([mel])[0]
         return torch.stack(self.vocode_many(list(mel)))
@@ -186,11 +186,12 @@ class Vocoder:
         to [-1, 1] first, as soundfile reads it (int16: /32768); other types raise a TypeError.
         """
         wav = pcm_to_float(wav, "audio")
-        if wav.ndim not in (1, 2) or wav.shape[-1] == 0:
-            raise ValueError(f"expected audio of shape (samples,) or (channels, samples), found {tuple(wav.shape)}")
+        if sampling_rate is not None:
+            sampling_rate = check_sampling_rate(sampling_rate)
+        check_audio_layout(wav)
         wav = wav.to(self.device)
-        if sampling_rate is not None and int(sampling_rate) != self.sampling_rate:
-            wav = resample(wav, int(sampling_rate), self.sampling_rate)
+        if sampling_rate is not None and sampling_rate != self.sampling_rate:
+            wav = resample(wav, sampling_rate, self.sampling_rate)
         return chunked_mel(self.mel, wav)
 
     def resynthesize(self, wav: Tensor, sr: int) -> Tensor:
@@ -200,6 +201,10 @@ class Vocoder:
         to [-1, 1] first (int16 / 32768, as soundfile reads it); int64, bool and complex tensors are
         refused with a TypeError. T' = frames·hop with frames = T_resampled // hop (the mel's frames).
         """
+        try:
+            sr = check_sampling_rate(sr, "sr")
+        except ValueError as err:
+            raise ValueError(f"resynthesize: {err}") from None
         mel = self.mel_spectrogram(wav, sr)
         if mel.ndim == 2:
             return self.vocode_many([mel])[0]

@@ -59,6 +59,14 @@ def num_frames(num_samples: int, n_fft: int, hop_size: int, center: bool = False
     return (num_samples + 2 * pad - n_fft) // hop_size + 1
 
 
+def stft_min_samples(n_fft: int, hop_size: int, center: bool = False) -> int:
+    """The fewest samples `stft_magnitude` takes (its reflect padding needs more than the pad)."""
+    if center:
+        return n_fft // 2 + 1
+    pad = (n_fft - hop_size) // 2
+    return max(pad + 1, n_fft - 2 * pad)
+
+
 def stft_magnitude(
     wav: torch.Tensor,
     n_fft: int,
@@ -73,11 +81,8 @@ def stft_magnitude(
     center=False: reflect-pad (n_fft − hop) // 2 on both sides, frames start at 0 (BigVGAN's mel);
     center=True: torch.stft's own centring. eps > 0: sqrt(re² + im² + eps); eps == 0: torch.abs.
     """
-    if center:
-        min_len = n_fft // 2 + 1
-    else:
-        pad = (n_fft - hop_size) // 2
-        min_len = max(pad + 1, n_fft - 2 * pad)
+    min_len = stft_min_samples(n_fft, hop_size, center)
+    pad = (n_fft - hop_size) // 2
     if wav.shape[-1] < min_len:
         raise ValueError(
             f"audio of {wav.shape[-1]} samples is too short for an STFT with n_fft={n_fft}, "

@@ -24,6 +24,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 
 from ..audio.io import AudioError, load_audio
+from ..audio.mel import stft_min_samples
 from .files import AudioHeader, scan_audio_files
 from .pitch_tracks import PitchTracks
 from .sampler import mixed_seed
@@ -150,19 +151,32 @@ def collate(batch: list[dict]) -> dict:
     return out
 
 
+def shortest_usable(segment_size: int | None, hop_size: int, n_fft: int | None) -> tuple[int, str]:
+    """(fewest samples, what they are needed for) of a usable file: one hop for training segments
+    (short clips are padded); for whole utterances (`segment_size` None, validation) with `n_fft`
+    given, a mel STFT of the utterance trimmed to whole hops."""
+    if segment_size is not None or n_fft is None:
+        return hop_size, "one hop"
+    need = -(-stft_min_samples(n_fft, hop_size) // hop_size) * hop_size
+    return need, f"what a mel STFT of the utterance needs (n_fft={n_fft}, trimmed to whole hops of {hop_size})"
+
+
 def build_dataset(files: Sequence[str | Path], sampling_rate: int, segment_size: int | None = None,
                   hop_size: int = 256, train: bool = True, seed: int = 0,
-                  name: str = "dataset", pitch: PitchTracks | None = None) -> AudioDataset:
+                  name: str = "dataset", n_fft: int | None = None,
+                  pitch: PitchTracks | None = None) -> AudioDataset:
     """An AudioDataset of the usable `files` (with `pitch`, see AudioDataset): skips broken files
     with a warning count.
 
-    Each broken file (missing, unreadable, empty, shorter than one hop; see `check_audio_files`)
-    gets one warning line with its reason, then one line counts them; raises if none are left.
+    Each broken file (missing, unreadable, empty, too short: see `shortest_usable` and
+    `check_audio_files`) gets one warning line with its reason, then one line counts them; raises if
+    none are left.
     """
     files = list(files)
     if not files:
         raise ValueError(f"{name}: no audio files given")
-    headers, broken = scan_audio_files(files, min_samples=hop_size, sampling_rate=sampling_rate)
+    need, needed_for = shortest_usable(segment_size, hop_size, n_fft)
+    headers, broken = scan_audio_files(files, min_samples=need, sampling_rate=sampling_rate, needed_for=needed_for)
     for path, reason in broken:
         log.warning("%s: skipping %s: %s", name, path, reason)
     if broken:

@@ -37,3 +37,25 @@ def read_mel_file(path: Path, num_mels: int, shape_only: bool = False) -> Tensor
     if len(shape) != 2:
         raise ValueError(f"{path}: expected a mel of shape [{num_mels}, frames], found shape {shape}")
     return shape if shape_only else mel
+
+
+def is_floating(mel: Tensor | np.ndarray) -> bool:
+    """Whether a mel (tensor or array) holds floating-point values (a mel of integers is no log-mel)."""
+    return mel.is_floating_point() if isinstance(mel, Tensor) else bool(np.issubdtype(mel.dtype, np.floating))
+
+
+def read_mel_header(path: Path, num_mels: int) -> tuple[tuple[int, ...], str, bool]:
+    """(shape [bands, frames], dtype name, floating point?) of a mel file, a `.npy` read no further than
+    its header; ValueError as `read_mel_file`."""
+    try:
+        if path.suffix.lower() == ".npy":
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            dtype, floating = str(array.dtype), is_floating(array)
+            shape = read_mel_file(path, num_mels, shape_only=True)
+            return shape, dtype, floating
+    except ValueError:
+        raise
+    except Exception as e:  # numpy raises many kinds for a corrupt file
+        raise ValueError(f"{path}: cannot read the mel file ({load_error(e)})") from e
+    mel = read_mel_file(path, num_mels)
+    return tuple(mel.shape), str(mel.dtype).replace("torch.", ""), is_floating(mel)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,28 +17,67 @@ from torch import Tensor
 
 from ..audio.io import AudioError
 from ..audio.mel import LOG_CLAMP
-from .dataset import AudioDataset, item_seed
+from .dataset import AudioDataset, item_seed, shortest_usable
 from .files import scan_audio_files
-from .mel_files import MEL_SUFFIXES, read_mel_file
+from .mel_files import MEL_SUFFIXES, read_mel_file, read_mel_header
 
 log = logging.getLogger(__name__)
 SILENCE = math.log(LOG_CLAMP)  # the mel of silence: what short segments are padded with
 
 
+def _under(path: Path, root: Path) -> Path:
+    """`path` relative to `root` as written, `.` and `..` resolved but links not followed (a linked
+    file under root keeps its own name); failing that, with links followed on both sides."""
+    try:
+        return Path(os.path.normpath(Path(path).absolute())).relative_to(os.path.normpath(Path(root).absolute()))
+    except ValueError:
+        pass
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        raise AudioError(f"{path} is not under data.root={root}, so data.mel_dir holds no mel for it") from None
+
+
+def mel_stem(audio: Path, root: Path, mel_dir: Path) -> Path:
+    """Where the mel of `audio` lies in `mel_dir`, without its suffix (its path under `root`)."""
+    return mel_dir / _under(audio, root).with_suffix("")
+
+
 def mel_path(audio: Path, root: Path, mel_dir: Path) -> Path | None:
     """The mel file of `audio` (its path under `root`, suffix replaced), or None."""
-    stem = Path(audio).resolve().relative_to(Path(root).resolve()).with_suffix("")
-    found = [mel_dir / f"{stem}{suffix}" for suffix in MEL_SUFFIXES]
+    stem = mel_stem(audio, root, mel_dir)
+    found = [stem.with_name(stem.name + suffix) for suffix in MEL_SUFFIXES]
     return next((p for p in found if p.is_file()), None)
 
 
-def load_mel(path: Path, num_mels: int, shape_only: bool = False) -> Tensor | tuple[int, ...]:
-    """`read_mel_file` as float32, its errors as AudioError (a bad file of the training set)."""
+def integer_mel(path: Path, dtype: str) -> AudioError:
+    return AudioError(f"{path}: a mel of integers ({dtype}); a mel holds floating-point log-magnitudes")
+
+
+def load_mel(path: Path, num_mels: int) -> Tensor:
+    """`read_mel_file` as float32, checked as audio is (floating point, finite values); its errors as
+    AudioError naming the file (a bad file of the training set)."""
     try:
-        mel = read_mel_file(path, num_mels, shape_only)
-        return mel if shape_only else mel.float()
+        mel = read_mel_file(path, num_mels)
     except ValueError as err:
         raise AudioError(str(err)) from err
+    if not mel.is_floating_point():
+        raise integer_mel(path, str(mel.dtype).replace("torch.", ""))
+    bad = int((~torch.isfinite(mel)).sum())
+    if bad:
+        raise AudioError(f"{path}: {bad} of {mel.numel()} mel values are NaN or Inf")
+    return mel.float()
+
+
+def mel_shape(path: Path, num_mels: int) -> tuple[int, ...]:
+    """The shape of a mel file from its header, refusing integer mels; AudioError naming the file."""
+    try:
+        shape, dtype, floating = read_mel_header(path, num_mels)
+    except ValueError as err:
+        raise AudioError(str(err)) from err
+    if not floating:
+        raise integer_mel(path, dtype)
+    return shape
 
 
 def usable_frames(path: Path, shape: tuple[int, ...], samples: int, num_mels: int, hop: int, tolerance: int) -> int:
@@ -87,22 +127,22 @@ class MelPairDataset(AudioDataset):
 
 def build_mel_pairs(files: Sequence[str | Path], root: str | Path, mel_dir: str | Path, num_mels: int,
                     sampling_rate: int, segment_size: int | None, hop_size: int, train: bool = True, seed: int = 0,
-                    tolerance: int = 2, name: str = "dataset") -> MelPairDataset:
+                    tolerance: int = 2, name: str = "dataset", n_fft: int | None = None) -> MelPairDataset:
     """A MelPairDataset of the files that have a matching mel; one warning per file skipped (no mel,
     other bands, lengths apart), then a count; a ValueError when none is left."""
     mel_dir = Path(mel_dir).expanduser()
     if not mel_dir.is_dir():
         raise FileNotFoundError(f"data.mel_dir={mel_dir} is not a folder")
-    headers, broken = scan_audio_files(files, min_samples=hop_size, sampling_rate=sampling_rate)
+    need, needed_for = shortest_usable(segment_size, hop_size, n_fft)
+    headers, broken = scan_audio_files(files, min_samples=need, sampling_rate=sampling_rate, needed_for=needed_for)
     good, mels = [], []
     for h in headers:
-        mel = mel_path(h.path, root, mel_dir)
         try:
+            mel = mel_path(h.path, root, mel_dir)
             if mel is None:
-                stem = mel_dir / Path(h.path).resolve().relative_to(Path(root).resolve()).with_suffix("")
-                raise AudioError(f"no mel file {stem}{' or '.join(MEL_SUFFIXES)}")
+                raise AudioError(f"no mel file {mel_stem(h.path, root, mel_dir)}{' or '.join(MEL_SUFFIXES)}")
             samples = h.frames * sampling_rate // h.sampling_rate
-            usable_frames(mel, load_mel(mel, num_mels, shape_only=True), samples, num_mels, hop_size, tolerance)
+            usable_frames(mel, mel_shape(mel, num_mels), samples, num_mels, hop_size, tolerance)
         except AudioError as err:
             broken.append((h.path, str(err)))
             continue

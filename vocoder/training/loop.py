@@ -27,7 +27,7 @@ from .logger import RunLogger
 from .option_types import check_types
 from .resume import ResumeError, config_differences, newest_loadable, set_aside_corrupt
 from .rng import rng_state, set_rng_state
-from .run_dir import checkpoint_dir, latest_checkpoint, remove_unfinished, save_step, set_aside
+from .run_dir import RunDirInUse, RunDirLock, checkpoint_dir, latest_checkpoint, remove_unfinished, save_step, set_aside
 from .step import COMPILE_MODES, GanStep
 from .trainable import TRAINABLE, set_trainable
 
@@ -229,9 +229,13 @@ class Trainer:
         if self.env.is_main:
             try:
                 path = save_step(self.run_dir, self.step, state, self.opt.keep_checkpoints)
-            except OSError as err:  # a full disk, say: the write left nothing behind
+            except (OSError, RuntimeError) as err:  # a full disk (torch's zip writer raises RuntimeError): nothing
+                # of the write is left behind
+                reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).strip().splitlines()[0]
+                if not isinstance(err, OSError):
+                    reason = f"torch.save failed: {reason}; is the disk full?"
                 raise OSError(f"step {self.step}: could not write a checkpoint into {checkpoint_dir(self.run_dir)} "
-                              f"({err.strerror or err}); the newest complete checkpoint is "
+                              f"({reason}); the newest complete checkpoint is "
                               f"{latest_checkpoint(self.run_dir) or 'none yet'}") from err
             print(f"step {self.step}: checkpoint {path}", flush=True)
 
@@ -265,8 +269,34 @@ class Trainer:
             raise FloatingPointError(f"step {self.step + 1}: the {what} is not finite ({shown}); "
                                      f"the last good checkpoint is {last}")
 
+    def lock_run_dir(self) -> RunDirLock | None:
+        """Rank 0 locks the run dir (`RunDirLock`); every process stops with RunDirInUse when another
+        live run holds it."""
+        lock, refusal = None, None
+        if self.env.is_main:
+            try:
+                lock = RunDirLock(self.run_dir)
+            except RunDirInUse as err:
+                refusal = err.strerror or str(err)
+        if self.env.enabled:
+            shared = [refusal]
+            dist.broadcast_object_list(shared, src=0)
+            refusal = shared[0]
+        if refusal:
+            raise RunDirInUse(refusal)
+        return lock
+
     def fit(self) -> dict[str, float]:
-        """Train to `max_steps`; validate at step 0 (fresh runs), every interval and at the end."""
+        """Train to `max_steps` holding the run dir's lock; validate at step 0 (fresh runs), every
+        interval and at the end, each time after the checkpoint of that step is written."""
+        lock = self.lock_run_dir()
+        try:
+            return self._fit()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fit(self) -> dict[str, float]:
         if self.env.is_main and (unfinished := remove_unfinished(self.run_dir))[0]:
             print(f"removed {unfinished[0]} unfinished checkpoint files ({unfinished[1] / 2**20:.1f} MiB) "
                   "left by a run that was killed", flush=True)
@@ -311,10 +341,10 @@ class Trainer:
                     values["gpu_mem_GiB"] = torch.cuda.max_memory_allocated(self.env.device) / 2**30
                 values["steps_per_s"] = self.log.progress(self.step, values)
                 self.log.scalars(self.step, values)
+            if self.step % self.opt.checkpoint_interval == 0 or self.step == self.opt.max_steps:
+                self.save()  # before validating: nothing between a step and its checkpoint can lose it
             if self.step % self.opt.validation_interval == 0 or self.step == self.opt.max_steps:
                 last_val = self.validate()
-            if self.step % self.opt.checkpoint_interval == 0 or self.step == self.opt.max_steps:
-                self.save()
         self.log.close()
         return last_val
 
@@ -341,7 +371,11 @@ class Trainer:
             for path, reason in batch["skipped"]:
                 log.warning("validation: skipping %s: %s", path, reason)
             wav = batch["audio"].to(self.env.device).reshape(1, -1)
-            mel = self.mel(wav)
+            try:
+                mel = self.mel(wav)
+            except ValueError as err:  # too short for the STFT: passed over, never the end of the run
+                log.warning("validation: skipping %s: %s", batch["path"][0], err)
+                continue
             with self.gan.autocast():
                 fake = self.generator(batch["mel"].to(self.env.device) if "mel" in batch else mel)
             fake = fake.float().reshape(1, -1)[..., : wav.shape[-1]]

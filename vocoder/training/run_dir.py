@@ -1,8 +1,13 @@
-"""Checkpoints of a training run: `<run dir>/checkpoints/step_NNNNNNNN.pt`, the last N kept."""
+"""A training run's folder: its checkpoints (`<run dir>/checkpoints/step_NNNNNNNN.pt`, the last N
+kept) and the lock that lets one process at a time train in it (`<run dir>/train.lock`)."""
 
 from __future__ import annotations
 
+import datetime
+import errno
+import os
 import re
+import socket
 from pathlib import Path
 
 from ..atomic import remove_orphan_temp_files
@@ -56,3 +61,43 @@ def set_aside(run_dir: str | Path) -> Path | None:
         n += 1
     folder.rename(dest)
     return dest
+
+
+LOCK_NAME = "train.lock"
+
+
+class RunDirInUse(OSError):
+    """Another live process trains in the run dir."""
+
+
+class RunDirLock:
+    """An OS lock (`fcntl.flock`) on `<run dir>/train.lock`, held until `release()` or the process
+    ends: a killed process's lock goes with it, so the file left behind never blocks a later run.
+    The holder writes its pid, host and start time into the file, for the refusal to name."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        import fcntl  # POSIX only; imported here so that the module loads everywhere
+
+        self.path = Path(run_dir) / LOCK_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = os.read(fd, 4096).decode("utf-8", "replace").strip()
+            os.close(fd)
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            holder = holder or "a process that is just starting"
+            raise RunDirInUse(f"run_dir {Path(run_dir)} is in use by another training run ({holder}; lock "
+                              f"{self.path}); wait for it to end, stop it, or choose another run_dir") from None
+        started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} on host {socket.gethostname()}, started {started}\n".encode(), 0)
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        """Let another run take the run dir (the file stays: it blocks nobody)."""
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor releases the flock
+            self._fd = None
