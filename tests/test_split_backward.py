@@ -21,10 +21,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def step(split: bool, checkpointing: bool = False) -> GanStep:
     torch.manual_seed(0)
     discriminators = build_discriminators({"use_cqtd_instead_of_mrd": True, "cqtd_filters": 8, "cqtd_max_filters": 16,
-                                           "discriminator_channel_mult": 0.125}, SR)
+                                           "discriminator_channel_mult": 0.125}, SR, checkpointing)
     return GanStep(Generator.from_config(load_config("model", "tiny")), discriminators,
                    MelSpectrogram.from_config(load_config("mel", "24khz_100band")), MultiScaleMelSpectrogramLoss(SR),
-                   split_discriminator_backward=split, discriminator_checkpointing=checkpointing)
+                   split_discriminator_backward=split)
 
 
 @pytest.mark.parametrize("checkpointing", [False, True])

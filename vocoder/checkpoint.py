@@ -6,7 +6,8 @@ arguments, "mel": its MelSpectrogram settings}` (`model_record`). Older layouts 
 at the boundary, and nowhere else (`read_model_config`): this package's checkpoints written before
 the model/mel split (one flat dict of generator and mel keys, under `config`, or under `config.model`
 in training checkpoints) and NVIDIA's flat `config.json`; and generator state dicts written before
-the pitch source became one component (`generator_state`).
+the pitch source became one component (`generator_state`); training checkpoints that kept their
+discriminator settings only in the run config (`read_discriminator_record`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from . import hifigan_checkpoint
 from .audio import MEL_SETTINGS, MelSpectrogram
 from .atomic import atomic_write
 from .layers.weight_norm import adapt_state_dict
+from .models.discriminators import with_defaults
 from .models.generator import Generator, check_mel_settings
 
 NVIDIA_WEIGHTS, NVIDIA_CONFIG = "bigvgan_generator.pt", "config.json"
@@ -157,10 +159,32 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     return state
 
 
-def model_record(generator: Generator, mel: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def model_record(generator: Generator, mel: Mapping[str, Any],
+                 discriminator: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """What a checkpoint records about the model: the generator's keyword arguments and the mel
-    settings (`MelSpectrogram.config`) it works on, as plain dicts."""
-    return {"generator": dict(generator.config), "mel": dict(mel)}
+    settings (`MelSpectrogram.config`) it works on, as plain dicts; a training checkpoint also the
+    settings of its discriminators (`discriminator_record`)."""
+    record = {"generator": dict(generator.config), "mel": dict(mel)}
+    if discriminator is not None:
+        record["discriminator"] = discriminator_record(discriminator)
+    return record
+
+
+def discriminator_record(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Discriminator settings (vocoder/configs/discriminator) as a record holds them: over the
+    defaults, as JSON values (so a tuple default and a yaml list compare equal)."""
+    return json.loads(json.dumps(with_defaults({k: v for k, v in settings.items() if k != "defaults"})))
+
+
+def read_discriminator_record(state: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The discriminator settings a training checkpoint records, or None: `model.discriminator`, or
+    in checkpoints written before it was kept there, the run config's `discriminator` section."""
+    model = state.get("model")
+    if isinstance(model, Mapping) and isinstance(model.get("discriminator"), Mapping):
+        return dict(model["discriminator"])
+    run = state.get("run_config") or state.get("config") or {}
+    section = run.get("discriminator") if isinstance(run, Mapping) else None
+    return discriminator_record(section) if isinstance(section, Mapping) else None
 
 
 def save_generator(path: str | os.PathLike, generator: Generator, mel: Mapping[str, Any],

@@ -30,6 +30,7 @@ from .models import Generator, build_discriminators
 from .models.discriminators import DEFAULTS as DISCRIMINATOR_DEFAULTS
 from .models.generator import check_mel_settings
 from .models.losses import MultiScaleMelSpectrogramLoss
+from .runtime import set_cudnn_benchmark
 from .training.bad_files import TooManyBadFiles
 from .training.distributed import Distributed, cleanup, setup
 from .training.init_from import read_init_source, run_settings
@@ -74,23 +75,25 @@ def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]
     segment = data["segment_size"]
     if isinstance(segment, bool) or not isinstance(segment, int) or segment < hop or segment % hop:
         raise ValueError(f"data.segment_size must be a positive multiple of mel.hop_size={hop}, got {segment!r}")
+    pitch = None
+    if cfg["model"].get("pitch_source"):
+        if data.get("mel_dir"):
+            raise ValueError("data.mel_dir: a generator with a pitch source (model.pitch_source) trains on the F0 "
+                             "of the audio it is given, which teacher-forced TTS mels do not come with")
+        pitch = PitchTracks(Path(cfg["run_dir"]) / "pitch_cache", rate, hop)
+        if env.is_main:
+            print(f"pitch source: F0 targets are torchcrepe 'tiny' tracks of the training files, computed as "
+                  f"they are first read and kept in {pitch.cache_dir}", flush=True)
+
     def dataset(files: list[Path], segment: int | None, is_train: bool, name: str):
         if data.get("mel_dir"):  # teacher-forced: a TTS model's mels beside the audio
             return build_mel_pairs(files, data["root"], data["mel_dir"], int(mel["num_mels"]), rate, segment, hop,
                                    train=is_train, seed=int(train["seed"]), name=name,
                                    tolerance=int(data.get("mel_tolerance_frames", 2)), n_fft=int(mel["n_fft"]))
         return build_dataset(files, rate, segment, hop, train=is_train, seed=int(train["seed"]), name=name,
-                             n_fft=int(mel["n_fft"]))
+                             n_fft=int(mel["n_fft"]), pitch=pitch if is_train else None)
 
     train_set = dataset(train_files, int(data["segment_size"]), True, "training set")
-    if cfg["model"].get("pitch_source"):
-        if data.get("mel_dir"):
-            raise ValueError("data.mel_dir: a generator with a pitch source (model.pitch_source) trains on the F0 "
-                             "of the audio it is given, which teacher-forced TTS mels do not come with")
-        train_set.pitch = PitchTracks(Path(cfg["run_dir"]) / "pitch_cache", rate, hop)
-        if env.is_main:
-            print(f"pitch source: F0 targets are torchcrepe 'tiny' tracks of the training files, computed as "
-                  f"they are first read and kept in {train_set.pitch.cache_dir}", flush=True)
     # batches fixed by (seed, epoch), startable at any batch: a resumed run takes the ones it missed;
     # the loader's own generator keeps worker seeding off the global torch RNG
     sampler = EpochBatchSampler(len(train_set), int(train["batch_size"]), seed=int(train["seed"]),
@@ -121,17 +124,19 @@ def build_trainer(cfg: dict, env: Distributed) -> Trainer:
         init = read_init_source(options.init_from)
         cfg = {**cfg, **run_settings(cfg, init)}
     check_mel_settings(cfg["model"], cfg["mel"])
+    set_cudnn_benchmark(options.cudnn_benchmark)  # process-wide: set here, once
     mel = MelSpectrogram.from_config(cfg["mel"])
     train_loader, val_loader = loaders(cfg, env)  # data problems first, before building large models
     seed_all(options.seed + env.rank)
     try:
-        generator = Generator.from_config(cfg["model"])
-        discriminators = build_discriminators(cfg["discriminator"], mel.sampling_rate)
+        generator = Generator.from_config(cfg["model"], activation_checkpointing=options.activation_checkpointing)
+        discriminators = build_discriminators(cfg["discriminator"], mel.sampling_rate,
+                                              checkpointing=options.discriminator_checkpointing)
     except (TypeError, KeyError) as err:  # a missing or mistyped model/discriminator setting
         raise ValueError(f"the model or discriminator config does not describe a model: {err!r}") from err
     mel_loss = MultiScaleMelSpectrogramLoss(sampling_rate=mel.sampling_rate)
     return Trainer(generator, discriminators, mel, mel_loss, train_loader, val_loader, options,
-                   Path(cfg["run_dir"]), env, run_config=cfg, init=init)
+                   Path(cfg["run_dir"]), env, run_config=cfg, init=init, discriminator=cfg["discriminator"])
 
 
 def _run(plain: dict) -> None:

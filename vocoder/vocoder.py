@@ -144,6 +144,10 @@ class Vocoder:
         `carry` for the window that keeps the frames next (None for a signal's first window).
         What `vocoder.streaming` is built on; the carry is opaque."""
         check_mel(mel, self.num_mels)
+        if mel.ndim != 2 or not 0 <= keep[0] < keep[1] <= mel.shape[-1] or first_frame < 0:
+            raise ValueError(f"vocode_window: need a mel [num_mels, frames], 0 <= keep[0] < keep[1] <= frames and "
+                             f"first_frame >= 0; got shape {tuple(mel.shape)}, keep {tuple(keep)}, "
+                             f"first_frame {first_frame}")
         mel = mel.to(self.device, torch.float32)
         signal = self._signal(mel, first_frame, keep[0], carry)
         audio = self._vocode([mel], [signal])[0][keep[0] * self.hop_size:keep[1] * self.hop_size].clone()

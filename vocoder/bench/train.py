@@ -177,8 +177,8 @@ class Case:
             self.nvidia = NvidiaTrainStep(model, mel, discriminator, device)
             self.mel = MelSpectrogram.from_config(mel).to(device)
             return
-        self.generator = Generator.from_config(model, impl="fused" if variant.fused else "eager").to(device)
-        self.generator.activation_checkpointing = variant.checkpointing
+        self.generator = Generator.from_config(model, impl="fused" if variant.fused else "eager",
+                                               activation_checkpointing=variant.checkpointing).to(device)
         self.generator_train = self.generator
         if variant.compile is not None:
             self.generator_train = torch.compile(self.generator, mode=variant.compile, dynamic=False)
@@ -189,10 +189,10 @@ class Case:
     def gan_step(self) -> GanStep:
         if self.gan is None:
             rate = self.mel.sampling_rate
-            discriminators = {k: d.to(self.device) for k, d in build_discriminators(self.discriminator, rate).items()}
+            built = build_discriminators(self.discriminator, rate, self.variant.discriminator_checkpointing)
+            discriminators = {k: d.to(self.device) for k, d in built.items()}
             self.gan = GanStep(self.generator, discriminators, self.mel,
                                MultiScaleMelSpectrogramLoss(sampling_rate=rate).to(self.device), precision="tf32",
-                               discriminator_checkpointing=self.variant.discriminator_checkpointing,
                                compile=self.variant.compile,
                                split_discriminator_backward=self.variant.split_discriminator_backward)
         return self.gan

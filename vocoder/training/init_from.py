@@ -20,10 +20,10 @@ from typing import Any
 from torch import nn
 
 from ..checkpoint import (NVIDIA_CONFIG, NVIDIA_WEIGHTS, CheckpointError, check_state_dict, generator_state,
-                          load_checkpoint, load_model_keys, read_model_config)
+                          load_checkpoint, load_model_keys, read_discriminator_record, read_model_config)
 from ..layers.weight_norm import G, LEGACY_G, LEGACY_V, V, adapt_state_dict
 from ..models.discriminators import DEFAULTS, with_defaults
-from .resume import TRAINING_KEYS, discriminator_settings
+from .resume import TRAINING_KEYS
 from .step import GanStep
 
 log = logging.getLogger(__name__)
@@ -121,8 +121,7 @@ def _read_nvidia(spec: str, folder: Path) -> InitSource:
 
 def _read_training(spec: str, path: Path, ckpt: dict) -> InitSource:
     record = read_model_config(ckpt, str(path))
-    run = ckpt.get("run_config") or ckpt.get("config") or {}
-    settings = discriminator_settings(run) if isinstance(run, dict) else {}
+    settings = read_discriminator_record(ckpt)
     return InitSource(spec, "training", record, settings or None, generator_state(ckpt["generator"]),
                       discriminators=_split(ckpt["discriminators"]), optim_g=ckpt["optim_g"],
                       optim_d=ckpt["optim_d"], schedules={"sched_g": ckpt["sched_g"], "sched_d": ckpt["sched_d"]},

@@ -49,11 +49,11 @@ class GanStep:
     is computed once per phase (`weight_norm_once`); in the generator update the discriminators'
     parameters are frozen and the real audio's features are computed without a graph (BigVGAN
     also backpropagates into the discriminators there and then discards those gradients).
-    Options: `discriminator_checkpointing` recomputes each sub-discriminator in backward (the
-    generator update's feature-matching loss inside the recomputed part); `compile` runs the
-    generator through `torch.compile` with that mode; `split_discriminator_backward` (not under DDP)
-    runs the discriminators' backward on real audio, then on generated audio: the same gradients with
-    half the discriminator graph alive (`vocoder.training.split_backward`), a few % slower.
+    Discriminators built with `checkpointing=True` recompute each sub-discriminator in backward,
+    and then so does the generator update's feature-matching loss; `compile` runs the generator
+    through `torch.compile` with that mode; `split_discriminator_backward` (not under DDP) runs the
+    discriminators' backward on real audio, then on generated audio: the same gradients with half
+    the discriminator graph alive (`vocoder.training.split_backward`), a few % slower.
     A generator with a conditioning (`Generator.targets` not empty) is driven by the batch's
     targets and reports auxiliary losses; `lambda_auxiliary` × each joins the generator's loss.
     """
@@ -62,7 +62,6 @@ class GanStep:
                  mel_loss: nn.Module, *, learning_rate: float = 1e-4, adam_betas: tuple[float, float] = (0.8, 0.99),
                  lr_decay: float = 0.9999996, clip_grad_norm: float = 500.0, lambda_mel: float = 15.0,
                  lambda_auxiliary: float = 1.0, precision: str = "tf32", distributed: bool = False,
-                 discriminator_checkpointing: bool = False,
                  compile: str | None = None, split_discriminator_backward: bool = False) -> None:
         check_precision(precision, training=True)
         if compile not in COMPILE_MODES:
@@ -71,11 +70,10 @@ class GanStep:
         self.mel, self.mel_loss = mel, mel_loss
         self.clip_grad_norm, self.lambda_mel, self.precision = clip_grad_norm, lambda_mel, precision
         self.lambda_auxiliary = lambda_auxiliary
-        self.discriminator_checkpointing, self.compile = discriminator_checkpointing, compile
+        self.compile = compile
+        self.discriminator_checkpointing = any(getattr(d, "checkpointing", False) for d in discriminators.values())
         # real, then generated audio's discriminator backward (vocoder.training.split_backward); not through DDP
         self.split_discriminator_backward = bool(split_discriminator_backward) and not distributed
-        for d in self.discriminators.values():
-            d.checkpointing = discriminator_checkpointing
         betas = tuple(adam_betas)
         self.optim_g = torch.optim.AdamW(self.generator.parameters(), learning_rate, betas)
         self.optim_d = torch.optim.AdamW(self.discriminators.parameters(), learning_rate, betas)
