@@ -43,3 +43,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def env():
+    """A CPU training environment: one process, no process group."""
+    from vocoder.training.distributed import setup
+    return setup("cpu")
+
+
+@pytest.fixture(scope="module")
+def noise_corpus(tmp_path_factory):
+    """`noise_corpus(count)`: a new folder of `count` noise clips of 0.3 s (clip_0.wav, ..., seeds 0, 1, ...)."""
+    from test_train import write_noise
+
+    def make(count: int):
+        folder = tmp_path_factory.mktemp("corpus")
+        for i in range(count):
+            write_noise(folder / f"clip_{i}.wav", 7200, seed=i)
+        return folder
+    return make

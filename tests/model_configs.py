@@ -25,6 +25,9 @@ MEL_OF = {
     "bigvgan_base_24khz_100band": "24khz_100band",
     "tiny": "24khz_100band",
     "demo": "24khz_100band",
+    "hifigan_v1_22khz_80band": "22khz_80band_fmax8k",
+    "hifigan_v2_22khz_80band": "22khz_80band_fmax8k",
+    "hifigan_v3_22khz_80band": "22khz_80band_fmax8k",
 }
 
 

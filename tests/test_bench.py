@@ -134,8 +134,9 @@ def run_suite(tmp_path, capsys, suite: str, *args: str) -> tuple[str, list[dict]
     rows = json.loads((out / f"{suite}.json").read_text())["rows"]
     assert (out / f"{suite}.csv").read_text().count("\n") == len(rows) + 1
     assert (out / f"{suite}.md").read_text() == text.rstrip("\n") + "\n"
-    png = (out / f"{suite}.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    if suite != "stream":  # a table of a few numbers, no plot
+        png = (out / f"{suite}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert text.startswith(f"{suite}: device cpu") and "| " in text
     return text, rows
 
@@ -178,7 +179,7 @@ def test_infer_suite(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["train", "--model", "nope"], "no model config 'nope'"),
     (["train", "--steps", "generator,disc"], "unknown --steps/--precisions/--activations value(s): disc"),
-    (["train", "--variants", "fused+fast"], "variant 'fused+fast': expected fused or eager followed by +options"),
+    (["train", "--variants", "fused+fast"], "variant 'fused+fast': expected nvidia, or fused or eager followed by +options"),
     (["train", "--variants", "eager+compile+cudagraphs"], "two modes of one option"),
     (["infer", "--activations", "cuda"], "unknown --steps/--precisions/--activations value(s): cuda"),
     (["train", "--segments", "8192,x"], "expected comma-separated integers"),
@@ -189,3 +190,36 @@ def test_bad_arguments_are_named(args, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--device", "cpu"])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_stream_suite(tmp_path, capsys):
+    text, rows = run_suite(tmp_path, capsys, "stream", "--model", "tiny", "--stream-frames", "96",
+                           "--piece-frames", "16", "--repeats", "1")
+    assert [(r["precision"], r["cuda_graphs"], r["piece_frames"]) for r in rows] == [("tf32", False, 16)]
+    assert rows[0]["piece_ms"] > 0 and rows[0]["first_audio_ms"] > 0 and "piece_ms" in text
+
+
+def test_nvidia_variant_runs_nvidias_own_step(tmp_path, capsys):
+    pytest.importorskip("bigvgan")
+    pytest.importorskip("nnAudio")
+    _, rows = run_suite(tmp_path, capsys, "train", "--model", "tiny", "--discriminator", "tiny", "--segments", "2048",
+                        "--batch", "1", "--repeats", "1", "--variants", "nvidia")
+    assert [(r["step"], r["variant"]) for r in rows] == [("generator", "nvidia"), ("gan (tiny)", "nvidia")]
+    assert all(isinstance(r["step_ms"], float) for r in rows)
+
+
+def test_nvidia_variant_is_skipped_with_a_note_without_bigvgan(tmp_path, capsys, monkeypatch):
+    from vocoder.bench import nvidia_train
+
+    monkeypatch.setattr(nvidia_train, "available", lambda: "the nvidia variant needs NVIDIA's BigVGAN package")
+    main(["train", "--device", "cpu", "--out", str(tmp_path), "--model", "tiny", "--discriminator", "tiny",
+          "--segments", "2048", "--batch", "1", "--repeats", "1", "--variants", "nvidia,fused", "--steps", "generator"])
+    rows = json.loads((tmp_path / "train.json").read_text())["rows"]
+    assert [r["variant"] for r in rows] == ["fused"]
+    assert "skipping variant nvidia: the nvidia variant needs NVIDIA's BigVGAN package" in capsys.readouterr().err
+
+
+def test_nvidia_variant_takes_no_options():
+    with pytest.raises(ValueError, match="nvidia .NVIDIA's own step. takes no options"):
+        Variant.parse("nvidia+ckpt")
+    assert Variant.parse("nvidia").nvidia

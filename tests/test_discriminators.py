@@ -257,8 +257,7 @@ def test_scores_without_features_and_checkpointed_are_the_same_numbers():
     results = []
     for features, checkpointing in ((True, False), (False, False), (False, True)):
         torch.manual_seed(0)
-        mrd = MultiResolutionDiscriminator(discriminator_channel_mult=0.25)
-        mrd.checkpointing = checkpointing
+        mrd = MultiResolutionDiscriminator(discriminator_channel_mult=0.25, checkpointing=checkpointing)
         fake = y_hat.clone().requires_grad_()
         y_d_rs, y_d_gs, fmap_rs, fmap_gs = mrd(y, fake, features=features)
         assert (len(fmap_rs), len(fmap_gs)) == ((3, 3) if features else (0, 0))

@@ -169,7 +169,7 @@ BAD_ARGUMENTS = [  # (arguments, what the one error line must say)
     (["overlap_frames=-2"], "overlap_frames must be an integer >= 0, got -2"),
     (["progress_every=0"], "progress_every must be a positive integer, got 0"),
     (["channels=both"], "channels must be one of ('mix', 'keep'), got 'both'"),
-    (["precision=fp8"], "precision must be one of ('fp32', 'tf32', 'bf16', 'fp16'), got 'fp8'"),
+    (["precision=fp8"], "precision must be one of ('auto', 'fp32', 'tf32', 'bf16', 'fp16'), got 'fp8'"),
     (["device=tpu"], "device must be one of auto, cpu, cuda (or cuda:N), got 'tpu'"),
     (["input=missing"], "input missing does not exist"),
     (["input="], "input must be a path, got ''"),

@@ -22,24 +22,15 @@ import vocoder.train as vt
 from test_train import ROOT, SR, plain, write_noise
 from test_train_resume import LIGHT, assert_same_tensors
 from vocoder.checkpoint import CheckpointError, load_checkpoint, load_generator
-from vocoder.training.distributed import setup
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 QUIET = ["hydra/job_logging=none", "hydra/hydra_logging=none"]
 
 
 @pytest.fixture(scope="module")
-def env():
-    return setup("cpu")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def corpus(noise_corpus):
     """6 noise clips of 0.3 s: 3 batches of 2 per epoch, no validation."""
-    folder = tmp_path_factory.mktemp("corpus")
-    for i in range(6):
-        write_noise(folder / f"clip_{i}.wav", 7200, seed=i)
-    return folder
+    return noise_corpus(6)
 
 
 def overrides(corpus: Path, run_dir: Path, max_steps: int = 4, *more: str) -> list[str]:

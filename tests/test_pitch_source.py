@@ -168,8 +168,9 @@ def test_forward_predicts_the_f0_or_takes_one_of_the_right_shape():
 
 def test_the_receptive_field_adds_the_predictors_reach_and_a_frame():
     plain, with_source = Generator.from_config(SMALL), source_generator()
-    assert receptive_field(with_source) - receptive_field(plain) == HOP * (with_source.conditioning.predictor.reach() + 1)
-    assert with_source.conditioning.predictor.reach() == 4
+    predictor = with_source.conditioning.predictor
+    assert receptive_field(with_source) - receptive_field(plain) == HOP * (predictor.reach() + 1)
+    assert predictor.reach() == 4
     assert overlap_frames(with_source) == overlap_frames(plain) + 5
 
 

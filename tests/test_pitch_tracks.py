@@ -63,15 +63,14 @@ def test_dataset_items_and_batches_carry_the_targets(tmp_path):
     files = [tmp_path / "a.wav", tmp_path / "b.wav"]
     tone(files[0], 200.0, 1.0)
     tone(files[1], 120.0, 0.1)  # shorter than the segment: padded, and unvoiced in the padding
-    data = AudioDataset(files, RATE, segment_size=16 * HOP, hop_size=HOP)
-    data.pitch = PitchTracks(tmp_path / "cache", RATE, HOP)
+    tracks = PitchTracks(tmp_path / "cache", RATE, HOP)
+    data = AudioDataset(files, RATE, segment_size=16 * HOP, hop_size=HOP, pitch=tracks)
     items = [data[0], data[1]]
     assert items[0]["f0"].shape == items[0]["voiced"].shape == (16,)
     assert not items[1]["voiced"][-4:].any()
     batch = collate(items)
     assert batch["f0"].shape == batch["voiced"].shape == (2, 16)
-    whole = AudioDataset(files, RATE, None, HOP, train=False)
-    whole.pitch = data.pitch
+    whole = AudioDataset(files, RATE, None, HOP, train=False, pitch=data.pitch)
     frames = [whole[0], whole[1]]
     assert frames[0]["f0"].numel() == frames[0]["audio"].numel() // HOP
     padded = collate(frames)  # whole utterances of two lengths: F0 padded with its last value, voicing with 0

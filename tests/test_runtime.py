@@ -38,10 +38,10 @@ def test_cuda_index():
 
 
 def test_precisions_are_one_set_for_inference_and_training():
-    assert tuple(PRECISIONS) == ("fp32", "tf32", "bf16", "fp16")
+    assert tuple(PRECISIONS) == ("fp32", "tf32", "bf16", "fp16")  # the concrete ones; "auto" resolves to one
     for name in PRECISIONS:
         check_precision(name)
-    with pytest.raises(ValueError, match=r"^precision must be one of fp32, tf32, bf16, fp16, got 'fp8'$"):
+    with pytest.raises(ValueError, match=r"^precision must be one of auto, fp32, tf32, bf16, fp16, got 'fp8'$"):
         check_precision("fp8")
     with pytest.raises(ValueError, match=r"^train.precision=fp16 is not supported for training \(it needs loss scaling\)"):
         TrainOptions(precision="fp16")
@@ -86,3 +86,45 @@ def test_cudnn_benchmark_is_an_option_of_training_and_inference(cudnn_benchmark_
         run(str(ckpt), str(tmp_path / "x.pt"), str(tmp_path / "out"), cudnn_benchmark="sometimes")
     run(str(ckpt), str(tmp_path / "x.pt"), str(tmp_path / "out"), device="cpu", cudnn_benchmark=True)
     assert torch.backends.cudnn.benchmark is True
+
+
+def test_auto_precision_is_fp32_on_the_cpu_and_tf32_on_cuda():
+    from vocoder.runtime import PRECISION_NAMES, resolve_precision
+
+    assert PRECISION_NAMES == ("auto", "fp32", "tf32", "bf16", "fp16")
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", torch.device("cuda")) == "tf32"  # by device type: no CUDA device needed
+    for name in PRECISIONS:
+        assert resolve_precision(name, torch.device("cuda")) == name == resolve_precision(name, torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"^--precision must be one of auto, fp32, tf32, bf16, fp16, got 'fp8'$"):
+        resolve_precision("fp8", torch.device("cpu"), "--precision")
+
+
+def test_auto_is_the_default_of_the_vocoder_and_of_inference():
+    import inspect
+
+    from omegaconf import OmegaConf
+
+    from model_configs import mel_config, model_config
+    from vocoder import Vocoder
+    from vocoder.infer import run
+    from vocoder.models import Generator
+
+    for function in (Vocoder.__init__, Vocoder.from_checkpoint, Vocoder.from_pretrained, run):
+        assert inspect.signature(function).parameters["precision"].default == "auto"
+    assert OmegaConf.load(__import__("vocoder").__path__[0] + "/configs/infer.yaml").precision == "auto"
+    voc = Vocoder(Generator.from_config(model_config("tiny")), mel_config("tiny"), device="cpu")
+    assert voc.precision == "fp32" and voc.dtype == torch.float32
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")
+def test_auto_precision_on_cuda_runs_tf32_convolutions():
+    from model_configs import mel_config, model_config
+    from vocoder import Vocoder
+    from vocoder.models import Generator
+
+    voc = Vocoder(Generator.from_config(model_config("tiny")), mel_config("tiny"), device="cuda")
+    assert voc.precision == "tf32"
+    with conv_precision("auto", torch.device("cuda")):
+        assert torch.backends.cudnn.conv.fp32_precision == "tf32"

@@ -115,9 +115,11 @@ def test_freeze_steps_must_not_be_negative():
 # ---------------------------------------------------------------- the step's economies and options
 
 
-def models(seed: int = 0) -> tuple[Generator, dict[str, nn.Module], MelSpectrogram, nn.Module]:
+def models(seed: int = 0, discriminator_checkpointing: bool = False
+           ) -> tuple[Generator, dict[str, nn.Module], MelSpectrogram, nn.Module]:
     torch.manual_seed(seed)
-    return (Generator.from_config(load("model", "tiny")), build_discriminators(load("discriminator", "tiny"), SR),
+    discriminators = build_discriminators(load("discriminator", "tiny"), SR, discriminator_checkpointing)
+    return (Generator.from_config(load("model", "tiny")), discriminators,
             MelSpectrogram.from_config(load("mel", "24khz_100band")), MultiScaleMelSpectrogramLoss(SR))
 
 
@@ -173,7 +175,7 @@ def test_discriminator_checkpointing_gives_identical_gradients_with_less_saved(m
     wav = audio()
     results = []
     for checkpointing in (False, True):
-        step = GanStep(*models(), discriminator_checkpointing=checkpointing)
+        step = GanStep(*models(discriminator_checkpointing=checkpointing))
         params = [*step.generator.parameters(), *step.discriminators.parameters()]
         with SavedTensorLedger(resident=params) as ledger:
             losses = step(wav)

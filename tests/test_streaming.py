@@ -187,3 +187,14 @@ def test_stream_example_writes_the_wav(tmp_path, capsys):
     assert out.read_bytes() == before
     assert example.main(["--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "b.wav")]) == 2
     assert "missing.pt does not exist" in capsys.readouterr().err
+
+
+def test_vocode_window_keeps_the_frames_asked_for_and_refuses_others(small):
+    mel = torch.randn(small.num_mels, 30) - 5
+    audio, carry = small.vocode_window(mel, 0, (0, 30))
+    assert carry is None and torch.equal(audio, small(mel))
+    part, _ = small.vocode_window(mel, 0, (10, 20))
+    assert part.shape == (10 * HOP,)
+    for keep in ((5, 5), (0, 31), (-1, 4)):
+        with pytest.raises(ValueError, match="vocode_window"):
+            small.vocode_window(mel, 0, keep)

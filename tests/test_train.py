@@ -27,7 +27,6 @@ from vocoder.atomic import temp_path
 from vocoder.checkpoint import complete_model_config, load_checkpoint, load_model, save_generator
 from vocoder.models import build_discriminators
 from vocoder.models.discriminators import DEFAULTS
-from vocoder.training.distributed import setup
 from vocoder.training.loop import TrainOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,11 +56,6 @@ def write_noise(path: Path, samples: int = SR // 2, seed: int = 0) -> None:
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def env():
-    return setup("cpu")
 
 
 def trainer(env, run_dir: Path, *overrides: str):
@@ -201,7 +195,7 @@ def test_freeze_steps_then_the_gan(env, tmp_path, capsys):
     for batch in t.train_batches:
         if t.step == 3:
             break
-        seen.append(set(t.train_step(batch["audio"], pitch=(batch["f0"], batch["voiced"]))))
+        seen.append(set(t.train_step(batch["audio"], targets={"f0": batch["f0"], "voiced": batch["voiced"]})))
         t.step += 1
         if t.step == 2:
             assert all(torch.equal(v, d_start[k]) for k, v in t.discriminators.named_parameters())
@@ -289,6 +283,22 @@ def test_resume_refuses_a_different_model(env, trained, overrides, differs):
     assert str(run_dir / "checkpoints" / "step_00000002.pt") in str(err.value)
     assert other.step == 0
     other.log.close()
+
+
+def test_resume_compares_the_recorded_discriminator_settings_not_the_run_config(env, trained, tmp_path):
+    run_dir = copy_run(trained[0], tmp_path)
+    path = run_dir / "checkpoints" / "step_00000002.pt"
+    ckpt = load_checkpoint(path)
+    assert ckpt["model"]["discriminator"]["mpd_reshapes"] != [2]  # the model record holds them
+    ckpt["run_config"] = None  # written for the record only: resume never reads it
+    torch.save(ckpt, path)
+    other = trainer(env, run_dir, "discriminator.mpd_reshapes=[2]")
+    with pytest.raises(RuntimeError, match=r"different discriminator config \(differs in: mpd_reshapes\)"):
+        other.resume()
+    other.log.close()
+    same = trainer(env, run_dir)
+    assert same.resume() == path and same.step == 2
+    same.log.close()
 
 
 def test_resume_across_activation_checkpointing(env, trained):

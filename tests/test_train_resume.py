@@ -9,9 +9,8 @@ import pytest
 import torch
 
 import vocoder.train as vt
-from test_train import plain, write_noise
+from test_train import plain
 from vocoder.checkpoint import load_checkpoint
-from vocoder.training.distributed import setup
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -22,17 +21,9 @@ LIGHT = ["train.init_from=null", "model.upsample_initial_channel=16", "model.res
 
 
 @pytest.fixture(scope="module")
-def env():
-    return setup("cpu")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def corpus(noise_corpus):
     """8 noise clips of 0.3 s: one held out for validation, 7 train = 3 batches of 2 per epoch."""
-    folder = tmp_path_factory.mktemp("corpus")
-    for i in range(8):
-        write_noise(folder / f"clip_{i}.wav", 7200, seed=i)
-    return folder
+    return noise_corpus(8)
 
 
 def light_run(env, run_dir, corpus, max_steps: int, workers: int, *overrides: str):

@@ -4,7 +4,8 @@ spelling always wins; otherwise the repo's files come from the hub cache, downlo
 `huggingface_hub` does the work: its cache (`HF_HUB_CACHE`, `HF_HOME`), revisions (branch, tag or
 commit; `refs/<name>` in the cache), `HF_HUB_OFFLINE=1`, and falling back to the cache when the hub
 cannot be reached. NVIDIA's repos hold `bigvgan_generator.pt` and `config.json` (and the
-discriminator/optimiser state, fetched only by those who ask for it in `files`).
+discriminator/optimiser state, fetched only by those who ask for it in `files`); a HiFi-GAN repo holds
+a jik876 generator (`g_NNNNNNNN` or `generator*`, `vocoder.hifigan_checkpoint`) beside its `config.json`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from huggingface_hub import constants
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError, OfflineModeIsEnabled
 from huggingface_hub.utils import validate_repo_id
 
+from . import hifigan_checkpoint
 from .checkpoint import NVIDIA_CONFIG, NVIDIA_WEIGHTS, CheckpointError
 
 GENERATOR_FILES = (NVIDIA_WEIGHTS, NVIDIA_CONFIG)
@@ -64,8 +66,10 @@ def resolve_checkpoint(spec: str | os.PathLike, revision: str | None = None,
 def _snapshot(repo_id: str, revision: str | None, files: tuple[str, ...]) -> Path:
     """The snapshot folder of `repo_id` at `revision` holding `files`, from the cache or downloaded."""
     at = f"{repo_id} (revision {revision or constants.DEFAULT_REVISION})"
+    hifigan = files == GENERATOR_FILES  # a generator alone: a HiFi-GAN one will do
+    patterns = list(files) + (list(hifigan_checkpoint.WEIGHT_PATTERNS) if hifigan else [])
     try:
-        folder = Path(huggingface_hub.snapshot_download(repo_id, revision=revision, allow_patterns=list(files)))
+        folder = Path(huggingface_hub.snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as e:
         if constants.is_offline_mode():
             why = "downloads are off (HF_HUB_OFFLINE=1)"
@@ -80,7 +84,17 @@ def _snapshot(repo_id: str, revision: str | None, files: tuple[str, ...]) -> Pat
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise HubError(f"checkpoint {at}: no such local path, and the hub refused it: {first}") from e
     missing = [f for f in files if not (folder / f).is_file()]
+    if missing == [NVIDIA_WEIGHTS] and hifigan and _has_hifigan_generator(folder):
+        return folder
     if missing:
         raise HubError(f"checkpoint {at}: the hub snapshot {folder} has no {', '.join(missing)} "
-                       f"(a BigVGAN repo holds {' and '.join(GENERATOR_FILES)})")
+                       f"(a BigVGAN repo holds {' and '.join(GENERATOR_FILES)}; a HiFi-GAN one "
+                       f"g_NNNNNNNN or generator* and {NVIDIA_CONFIG})")
     return folder
+
+
+def _has_hifigan_generator(folder: Path) -> bool:
+    try:
+        return hifigan_checkpoint.find_weights(folder) is not None
+    except ValueError:  # several: loading names them
+        return True

@@ -19,7 +19,6 @@ what `overwrite=true` may replace and the list syntax.
 
 from __future__ import annotations
 
-import difflib
 import errno
 import os
 import sys
@@ -30,16 +29,17 @@ from typing import TextIO
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from .atomic import remove_orphan_temp_files, temp_path
 from .audio import AudioError, load_audio, save_audio
 from .booleans import parse_bool
+from .cli import EntryPoint, error_line
 from .data.files import AUDIO_SUFFIXES
 from .data.mel_files import read_mel_file
 from .infer_paths import MEL_SUFFIXES, OUTPUT_TAG, InferError, Job, find_inputs, is_earlier_output, plan_jobs
-from .runtime import set_cudnn_benchmark
-from .vocoder import PRECISIONS, Vocoder, check_mel, resolve_device
+from .runtime import PRECISION_NAMES, set_cudnn_benchmark
+from .vocoder import Vocoder, check_mel, resolve_device
 
 CHANNELS = ("mix", "keep")
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # a write failing so stops the run: the next ones would fail too
@@ -268,9 +268,9 @@ def _remove_orphans(jobs: list[Job]) -> None:
               "killed", flush=True)
 
 
-def run(checkpoint: str, input: str, output: str, device: str = "auto", precision: str = "fp32",
-        overwrite: bool | str = False, channels: str = "mix", chunk_frames: int = 1024,
-        overlap_frames: int | None = None, batch_size: int = 8, progress_every: int = 1,
+def run(checkpoint: str, input: str, output: str, device: str = "auto", precision: str = "auto",
+        overwrite: bool | str = False, channels: str = "mix", chunk_frames: int = 4096,
+        overlap_frames: int | None = None, batch_size: int = 2, progress_every: int = 1,
         revision: str | None = None, cudnn_benchmark: bool | str = False) -> Summary:
     """The whole command from plain values: check the arguments, find the inputs, plan and check the
     outputs (refusals, a writable output folder), load the model (a path, or a hub id at `revision`:
@@ -280,8 +280,8 @@ def run(checkpoint: str, input: str, output: str, device: str = "auto", precisio
     cudnn_benchmark = parse_bool(cudnn_benchmark, "cudnn_benchmark")
     if channels not in CHANNELS:
         raise InferError(f"channels must be one of {CHANNELS}, got {channels!r}")
-    if precision not in PRECISIONS:
-        raise InferError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
+    if precision not in PRECISION_NAMES:
+        raise InferError(f"precision must be one of {PRECISION_NAMES}, got {precision!r}")
     resolve_device(device)
     chunk_frames, batch_size = _integer(chunk_frames, "chunk_frames", 1), _integer(batch_size, "batch_size", 1)
     progress_every = _integer(progress_every, "progress_every", 1)
@@ -313,21 +313,8 @@ def run(checkpoint: str, input: str, output: str, device: str = "auto", precisio
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "infer.yaml"  # the one hydra.main reads (by absolute path,
 # so that main() also runs in-process, where Hydra would look for a `vocoder.configs` module)
-
-
-def check_arguments(argv: list[str]) -> str | None:
-    """The first `key=value` argument whose key infer.yaml does not have, as a one-line error
-    (Hydra's own message is four lines and exits 1, which here means 'a file failed'), or None."""
-    known = [k for k in OmegaConf.load(CONFIG) if k not in ("defaults", "hydra")]
-    for arg in argv:
-        key = arg.split("=", 1)[0].lstrip("+~")
-        if arg.startswith("-") or "=" not in arg or key.split(".")[0].split("/")[0] == "hydra":
-            continue
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            return f"unknown argument {key!r}; {hint}arguments: {', '.join(known)}"
-    return None
+CLI = EntryPoint("vocoder.infer", CONFIG.stem,
+                 "usage: python -m vocoder.infer checkpoint=CKPT input=IN output=OUT [key=value ...]")
 
 
 @hydra.main(config_path=str(CONFIG.parent), config_name=CONFIG.stem, version_base="1.3")
@@ -335,28 +322,18 @@ def main(cfg: DictConfig) -> None:
     """Hydra entry: `key=value` overrides against vocoder/configs/infer.yaml; exit status 1 when a file
     failed (or a full disk stopped the run), 2 when the run could not start (a bad argument or
     checkpoint, no inputs, outputs that would replace inputs, an output folder not writable)."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        print(f"vocoder.infer: error: set {' '.join(f'{k}=...' for k in missing)} "
-              "(usage: python -m vocoder.infer checkpoint=CKPT input=IN output=OUT [key=value ...])",
-              file=sys.stderr, flush=True)
-        sys.exit(2)
-    options = OmegaConf.to_container(cfg, resolve=True)
+    options = CLI.options(cfg)
     try:
         summary = run(**options)
     except (InferError, OSError, ValueError, RuntimeError) as e:
-        print(f"vocoder.infer: error: {e}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        CLI.fail(error_line(e))
     if summary.failed or summary.stopped:
         sys.exit(1)
 
 
 def cli() -> None:
-    """`python -m vocoder.infer key=value ...`: an unknown key is refused in one line, then `main`."""
-    problem = check_arguments(sys.argv[1:])
-    if problem is not None:
-        print(f"vocoder.infer: error: {problem}", file=sys.stderr, flush=True)
-        sys.exit(2)
+    """`python -m vocoder.infer key=value ...`: the arguments checked (`vocoder.cli`), then `main`."""
+    CLI.check_argv(sys.argv[1:])
     main()
 
 

@@ -12,6 +12,9 @@ import torch
 # tf32: float32 with TF32 tensor-core convolutions on CUDA (PyTorch's default for cuDNN: faster,
 # ~1e-3 relative error); bf16 / fp16: autocast to that dtype (the fused activations compute in fp32).
 PRECISIONS = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# what `precision=` accepts: 'auto' (the default) is TF32 convolutions on CUDA, as PyTorch's own default
+# and NVIDIA's BigVGAN run, and strict fp32 elsewhere (`resolve_precision`)
+PRECISION_NAMES = ("auto", *PRECISIONS)
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -37,12 +40,21 @@ def resolve_device(device: str | torch.device, index: int | None = None, name: s
 
 
 def check_precision(precision: str, name: str = "precision", training: bool = False) -> None:
-    """A ValueError naming the argument `name` unless `precision` is one of PRECISIONS (and, for
+    """A ValueError naming the argument `name` unless `precision` is one of PRECISION_NAMES (and, for
     training, not fp16: autocast to fp16 needs loss scaling, which the training step does not do)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"{name} must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision not in PRECISION_NAMES:
+        raise ValueError(f"{name} must be one of {', '.join(PRECISION_NAMES)}, got {precision!r}")
     if training and precision == "fp16":
         raise ValueError(f"{name}=fp16 is not supported for training (it needs loss scaling); use bf16")
+
+
+def resolve_precision(precision: str, device: torch.device, name: str = "precision") -> str:
+    """The PRECISIONS name `precision` means on `device`: 'auto' → 'tf32' on CUDA, 'fp32' elsewhere;
+    any other name as given (checked, the error naming `name`)."""
+    check_precision(precision, name)
+    if precision != "auto":
+        return precision
+    return "tf32" if torch.device(device).type == "cuda" else "fp32"
 
 
 def set_cudnn_benchmark(enabled: bool) -> None:
@@ -54,9 +66,9 @@ def set_cudnn_benchmark(enabled: bool) -> None:
 
 @contextlib.contextmanager
 def conv_precision(precision: str, device: torch.device) -> Iterator[None]:
-    """cuDNN's float32 convolutions as `precision` asks ('fp32': IEEE, 'tf32': TF32) for a block, forward
-    and backward alike, then restored; nothing changes for bf16/fp16 or off CUDA."""
-    check_precision(precision)
+    """cuDNN's float32 convolutions as `precision` asks ('fp32': IEEE, 'tf32' and on CUDA 'auto': TF32) for
+    a block, forward and backward alike, then restored; nothing changes for bf16/fp16 or off CUDA."""
+    precision = resolve_precision(precision, device)
     if device.type != "cuda" or precision not in ("fp32", "tf32"):
         yield
         return
@@ -70,7 +82,6 @@ def conv_precision(precision: str, device: torch.device) -> Iterator[None]:
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """Autocast to bf16/fp16 for a model's forward pass; off for fp32/tf32."""
-    check_precision(precision)
-    dtype = PRECISIONS[precision]
+    """Autocast to bf16/fp16 for a model's forward pass; off for fp32/tf32/auto."""
+    dtype = PRECISIONS[resolve_precision(precision, device)]
     return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)

@@ -17,12 +17,11 @@ import hydra
 import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from torch.utils.data import DataLoader
 
 from .audio import MelSpectrogram
 from .checkpoint import CheckpointError
-from .cli import check_overrides, error_line, fail, hydra_error_line
+from .cli import EntryPoint, error_line, fail
 from .data import EpochBatchSampler, build_dataset, collate, find_audio, libritts_files, read_filelist
 from .data.files import hold_out
 from .data.mel_pairs import build_mel_pairs
@@ -31,6 +30,7 @@ from .models import Generator, build_discriminators
 from .models.discriminators import DEFAULTS as DISCRIMINATOR_DEFAULTS
 from .models.generator import check_mel_settings
 from .models.losses import MultiScaleMelSpectrogramLoss
+from .runtime import set_cudnn_benchmark
 from .training.bad_files import TooManyBadFiles
 from .training.distributed import Distributed, cleanup, setup
 from .training.init_from import read_init_source, run_settings
@@ -41,7 +41,7 @@ from .training.run_dir import latest_checkpoint
 
 PROG = "vocoder.train"
 USAGE = "usage: python -m vocoder.train +experiment=NAME [key=value ...]"
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+CLI = EntryPoint(PROG, "train", USAGE, open_config=True)  # +model.key=... may add a setting
 DATA_DIR = Path(__file__).parent / "data"
 # a user's mistake or a problem in their data: one line, no traceback (a bug still shows its traceback)
 USER_ERRORS = (ValueError, OSError, CheckpointError, ResumeError, TooManyBadFiles, FloatingPointError)
@@ -75,23 +75,25 @@ def loaders(cfg: dict, env: Distributed) -> tuple[DataLoader, DataLoader | None]
     segment = data["segment_size"]
     if isinstance(segment, bool) or not isinstance(segment, int) or segment < hop or segment % hop:
         raise ValueError(f"data.segment_size must be a positive multiple of mel.hop_size={hop}, got {segment!r}")
+    pitch = None
+    if cfg["model"].get("pitch_source"):
+        if data.get("mel_dir"):
+            raise ValueError("data.mel_dir: a generator with a pitch source (model.pitch_source) trains on the F0 "
+                             "of the audio it is given, which teacher-forced TTS mels do not come with")
+        pitch = PitchTracks(Path(cfg["run_dir"]) / "pitch_cache", rate, hop)
+        if env.is_main:
+            print(f"pitch source: F0 targets are torchcrepe 'tiny' tracks of the training files, computed as "
+                  f"they are first read and kept in {pitch.cache_dir}", flush=True)
+
     def dataset(files: list[Path], segment: int | None, is_train: bool, name: str):
         if data.get("mel_dir"):  # teacher-forced: a TTS model's mels beside the audio
             return build_mel_pairs(files, data["root"], data["mel_dir"], int(mel["num_mels"]), rate, segment, hop,
                                    train=is_train, seed=int(train["seed"]), name=name,
                                    tolerance=int(data.get("mel_tolerance_frames", 2)), n_fft=int(mel["n_fft"]))
         return build_dataset(files, rate, segment, hop, train=is_train, seed=int(train["seed"]), name=name,
-                             n_fft=int(mel["n_fft"]))
+                             n_fft=int(mel["n_fft"]), pitch=pitch if is_train else None)
 
     train_set = dataset(train_files, int(data["segment_size"]), True, "training set")
-    if cfg["model"].get("pitch_source"):
-        if data.get("mel_dir"):
-            raise ValueError("data.mel_dir: a generator with a pitch source (model.pitch_source) trains on the F0 "
-                             "of the audio it is given, which teacher-forced TTS mels do not come with")
-        train_set.pitch = PitchTracks(Path(cfg["run_dir"]) / "pitch_cache", rate, hop)
-        if env.is_main:
-            print(f"pitch source: F0 targets are torchcrepe 'tiny' tracks of the training files, computed as "
-                  f"they are first read and kept in {train_set.pitch.cache_dir}", flush=True)
     # batches fixed by (seed, epoch), startable at any batch: a resumed run takes the ones it missed;
     # the loader's own generator keeps worker seeding off the global torch RNG
     sampler = EpochBatchSampler(len(train_set), int(train["batch_size"]), seed=int(train["seed"]),
@@ -122,17 +124,19 @@ def build_trainer(cfg: dict, env: Distributed) -> Trainer:
         init = read_init_source(options.init_from)
         cfg = {**cfg, **run_settings(cfg, init)}
     check_mel_settings(cfg["model"], cfg["mel"])
+    set_cudnn_benchmark(options.cudnn_benchmark)  # process-wide: set here, once
     mel = MelSpectrogram.from_config(cfg["mel"])
     train_loader, val_loader = loaders(cfg, env)  # data problems first, before building large models
     seed_all(options.seed + env.rank)
     try:
-        generator = Generator.from_config(cfg["model"])
-        discriminators = build_discriminators(cfg["discriminator"], mel.sampling_rate)
+        generator = Generator.from_config(cfg["model"], activation_checkpointing=options.activation_checkpointing)
+        discriminators = build_discriminators(cfg["discriminator"], mel.sampling_rate,
+                                              checkpointing=options.discriminator_checkpointing)
     except (TypeError, KeyError) as err:  # a missing or mistyped model/discriminator setting
         raise ValueError(f"the model or discriminator config does not describe a model: {err!r}") from err
     mel_loss = MultiScaleMelSpectrogramLoss(sampling_rate=mel.sampling_rate)
     return Trainer(generator, discriminators, mel, mel_loss, train_loader, val_loader, options,
-                   Path(cfg["run_dir"]), env, run_config=cfg, init=init)
+                   Path(cfg["run_dir"]), env, run_config=cfg, init=init, discriminator=cfg["discriminator"])
 
 
 def _run(plain: dict) -> None:
@@ -164,13 +168,7 @@ def _run(plain: dict) -> None:
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        fail(PROG, f"set {' '.join(f'{k}=...' for k in missing)} ({USAGE})")
-    try:
-        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except OmegaConfBaseException as err:
-        fail(PROG, hydra_error_line(err))
+    plain = CLI.options(cfg)
     for section in ("train", "model", "mel", "data", "discriminator"):
         if not isinstance(plain.get(section), dict):
             fail(PROG, f"{section} must be a config group of settings, got {plain.get(section)!r}")
@@ -179,7 +177,7 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """`python -m vocoder.train [overrides]`: Hydra's override errors as one line too."""
-    check_overrides(PROG, CONFIG_DIR, "train", sys.argv[1:])
+    CLI.check_argv(sys.argv[1:])
     hydra_main()
 
 

@@ -22,15 +22,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .audio import MelSpectrogram, pcm_to_float, resample
+from .audio import MelSpectrogram, check_audio_layout, check_sampling_rate, pcm_to_float, resample
 from .audio.mel_check import check_mel
 from .chunking import Window, chunked_mel, plan_windows, receptive_field
 from .chunking import overlap_frames as default_overlap_frames
 from .checkpoint import load_model
+from .cuda_graphs import GraphedModule
 from .hub import resolve_checkpoint
 from .models.generator import Generator, check_mel_settings
 from .models.pitch_conditioning import PitchCarry, SignalPitch
-from .runtime import PRECISIONS, autocast, check_precision, conv_precision, resolve_device
+from .runtime import PRECISIONS, autocast, conv_precision, resolve_device, resolve_precision
 from .streaming import stream
 
 
@@ -41,19 +42,21 @@ class Vocoder:
     `MelSpectrogram.config`); they must fit the generator (band count, hop). `chunk_frames`: mel
     frames whose audio one generator call keeps; `overlap_frames`: context on each side (default:
     the receptive field, `vocoder.chunking.overlap_frames`); `batch_size`: windows per generator
-    call. `precision`: one of `vocoder.runtime.PRECISIONS` ('fp32' strict, 'tf32', 'bf16', 'fp16').
+    call. `precision`: 'auto' (TF32 convolutions on CUDA, fp32 on the CPU) or one of
+    `vocoder.runtime.PRECISIONS` ('fp32' strict, 'tf32', 'bf16', 'fp16'). `cuda_graphs`: replay each
+    window shape's generator call as a CUDA graph (`vocoder.cuda_graphs`); None: on CUDA, off elsewhere.
     The generator is modified in place (weight norm folded, eval mode, moved to `device`).
     """
 
     def __init__(self, generator: Generator, mel: Mapping[str, Any], device: str | torch.device = "auto",
-                 precision: str = "fp32", chunk_frames: int = 1024, overlap_frames: int | None = None,
-                 batch_size: int = 8) -> None:
-        check_precision(precision)
+                 precision: str = "auto", chunk_frames: int = 4096, overlap_frames: int | None = None,
+                 batch_size: int = 2, cuda_graphs: bool | None = None) -> None:
         if int(chunk_frames) < 1 or int(batch_size) < 1:
             raise ValueError(f"chunk_frames and batch_size must be >= 1, got {chunk_frames}, {batch_size}")
         check_mel_settings(generator.config, mel)
         self.device = resolve_device(device)
-        self.precision, self.dtype = precision, PRECISIONS[precision]
+        self.precision = resolve_precision(precision, self.device)
+        self.dtype = PRECISIONS[self.precision]
         generator.remove_weight_norm()
         self.generator = generator.eval().requires_grad_(False).to(self.device)
         self.num_mels, self.hop_size = generator.num_mels, generator.hop_length
@@ -64,10 +67,14 @@ class Vocoder:
         self.overlap_frames = default_overlap_frames(generator) if overlap_frames is None else int(overlap_frames)
         if self.overlap_frames < 0:
             raise ValueError(f"overlap_frames must be >= 0, got {overlap_frames}")
+        if cuda_graphs and self.device.type != "cuda":
+            raise ValueError(f"cuda_graphs=True needs a CUDA device, got device={self.device}")
+        use_graphs = self.device.type == "cuda" if cuda_graphs is None else bool(cuda_graphs)
+        self.run_generator = GraphedModule(self.generator) if use_graphs else self.generator
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "auto",
-                        precision: str = "fp32", revision: str | None = None, **options: Any) -> "Vocoder":
+                        precision: str = "auto", revision: str | None = None, **options: Any) -> "Vocoder":
         """Load our checkpoint, a training checkpoint (`step_N.pt`), NVIDIA's `bigvgan_generator.pt`
         (file, or the folder holding it with its config.json), or a hub id at `revision` (a local path
         of the same spelling wins; `vocoder.hub`); `options` go to the constructor."""
@@ -76,17 +83,17 @@ class Vocoder:
 
     @classmethod
     def from_pretrained(cls, repo_id: str, revision: str | None = None, device: str | torch.device = "auto",
-                        precision: str = "fp32", **options: Any) -> "Vocoder":
+                        precision: str = "auto", **options: Any) -> "Vocoder":
         """A BigVGAN checkpoint by Hugging Face hub id (`nvidia/bigvgan_v2_24khz_100band_256x`) at `revision`
         (branch, tag or commit; default main), from the hub cache or downloaded; see from_checkpoint."""
         return cls.from_checkpoint(repo_id, device=device, precision=precision, revision=revision, **options)
 
     def __call__(self, mel: Tensor) -> Tensor:
         """(num_mels, frames) → (frames·hop,) or (B, num_mels, frames) → (B, frames·hop), float32."""
+        check_mel(mel, self.num_mels)
         if mel.ndim not in (2, 3):
             raise ValueError(f"expected a mel of shape [{self.num_mels}, frames] or [batch, "
                              f"{self.num_mels}, frames], found shape {tuple(mel.shape)}")
-        check_mel(mel, self.num_mels)
         if mel.ndim == 2:
             return self.vocode_many([mel])[0]
         return torch.stack(self.vocode_many(list(mel)))
@@ -138,6 +145,10 @@ class Vocoder:
         `carry` for the window that keeps the frames next (None for a signal's first window).
         What `vocoder.streaming` is built on; the carry is opaque."""
         check_mel(mel, self.num_mels)
+        if mel.ndim != 2 or not 0 <= keep[0] < keep[1] <= mel.shape[-1] or first_frame < 0:
+            raise ValueError(f"vocode_window: need a mel [num_mels, frames], 0 <= keep[0] < keep[1] <= frames and "
+                             f"first_frame >= 0; got shape {tuple(mel.shape)}, keep {tuple(keep)}, "
+                             f"first_frame {first_frame}")
         mel = mel.to(self.device, torch.float32)
         signal = self._signal(mel, first_frame, keep[0], carry)
         audio = self._vocode([mel], [signal])[0][keep[0] * self.hop_size:keep[1] * self.hop_size].clone()
@@ -163,7 +174,7 @@ class Vocoder:
                     placed = [conditioning.window(signals[i], w.start, w.stop, w.keep_start) for i, w in batch]
                     condition = {k: torch.stack([p[k] for p in placed]) for k in placed[0]}
                 with conv_precision(self.precision, self.device), autocast(self.precision, self.device):
-                    y = self.generator(x, condition)
+                    y = self.run_generator(x, condition)
                 for (i, w), audio in zip(batch, y[:, 0].float()):
                     outputs[i][w.keep_start * hop:w.keep_stop * hop] = \
                         audio[(w.keep_start - w.start) * hop:(w.keep_stop - w.start) * hop]
@@ -183,11 +194,12 @@ class Vocoder:
         to [-1, 1] first, as soundfile reads it (int16: /32768); other types raise a TypeError.
         """
         wav = pcm_to_float(wav, "audio")
-        if wav.ndim not in (1, 2) or wav.shape[-1] == 0:
-            raise ValueError(f"expected audio of shape (samples,) or (channels, samples), found {tuple(wav.shape)}")
+        if sampling_rate is not None:
+            sampling_rate = check_sampling_rate(sampling_rate)
+        check_audio_layout(wav)
         wav = wav.to(self.device)
-        if sampling_rate is not None and int(sampling_rate) != self.sampling_rate:
-            wav = resample(wav, int(sampling_rate), self.sampling_rate)
+        if sampling_rate is not None and sampling_rate != self.sampling_rate:
+            wav = resample(wav, sampling_rate, self.sampling_rate)
         return chunked_mel(self.mel, wav)
 
     def resynthesize(self, wav: Tensor, sr: int) -> Tensor:
@@ -197,6 +209,10 @@ class Vocoder:
         to [-1, 1] first (int16 / 32768, as soundfile reads it); int64, bool and complex tensors are
         refused with a TypeError. T' = frames·hop with frames = T_resampled // hop (the mel's frames).
         """
+        try:
+            sr = check_sampling_rate(sr, "sr")
+        except ValueError as err:
+            raise ValueError(f"resynthesize: {err}") from None
         mel = self.mel_spectrogram(wav, sr)
         if mel.ndim == 2:
             return self.vocode_many([mel])[0]

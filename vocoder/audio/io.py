@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import math
+import numbers
 import os
 import re
 from dataclasses import dataclass
@@ -16,6 +18,9 @@ import torchaudio.functional as AF
 from ..atomic import atomic_write
 
 PCM16_SCALE = 32767.0  # BigVGAN's MAX_WAV_VALUE: full scale maps to ±32767, never to -32768
+MIN_SAMPLING_RATE = 1000  # Hz; a file declaring less has a damaged header (speech needs several kHz)
+MAX_AUDIO_SECONDS = 4 * 3600  # one file read whole: longer is refused (a damaged header, or split it first)
+MAX_RESAMPLING_FILTER = 64 * 2**20  # filter taps torchaudio's resampler may build (256 MiB of float32)
 _WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 _SUBTYPES = ("PCM_16", "FLOAT")
 
@@ -51,11 +56,56 @@ class AudioInfo:
         return out
 
 
+def check_sampling_rate(value: object, name: str = "sampling_rate") -> int:
+    """`value` as an int number of Hz, at least MIN_SAMPLING_RATE; a ValueError naming `name` for
+    anything else (0, negative, 24000.5, True, a string)."""
+    integral = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
+    if isinstance(value, bool) or not integral:
+        raise ValueError(f"{name} must be a positive integer (Hz), got {value!r}")
+    if int(value) < MIN_SAMPLING_RATE:
+        raise ValueError(f"{name} must be a positive integer of at least {MIN_SAMPLING_RATE} Hz, got {value!r}")
+    return int(value)
+
+
+def resampling_filter_size(orig_sr: int, new_sr: int) -> int:
+    """Taps of the filter bank torchaudio builds to resample orig_sr → new_sr: it grows with the two
+    rates divided by their greatest common divisor (small for 16/22.05/24/44.1/48 kHz, huge for
+    rates that share no factor, such as 44101 and 24000)."""
+    divisor = math.gcd(int(orig_sr), int(new_sr))
+    orig, new = int(orig_sr) // divisor, int(new_sr) // divisor
+    width = math.ceil(6 * orig / (min(orig, new) * 0.99))  # torchaudio's default lowpass_filter_width, rolloff
+    return new * (orig + 2 * width)
+
+
 def resample(wav: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
-    """Band-limited resampling along the last axis (torchaudio's windowed sinc); a no-op at equal rates."""
+    """Band-limited resampling along the last axis (torchaudio's windowed sinc); a no-op at equal rates.
+    A ValueError for a pair of rates whose filter would exceed MAX_RESAMPLING_FILTER taps."""
     if orig_sr == new_sr:
         return wav
+    taps = resampling_filter_size(orig_sr, new_sr)
+    if taps > MAX_RESAMPLING_FILTER:
+        raise ValueError(f"resampling {orig_sr} Hz to {new_sr} Hz needs a filter of {taps * 4 / 2**30:.1f} GiB "
+                         f"(the rates share no common factor); resample the audio to a usual rate first")
     return AF.resample(wav, int(orig_sr), int(new_sr))
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.3g} hours" if seconds >= 3600 else f"{seconds:.3g} s"
+
+
+def _rate_problem(file_sr: int, frames: int, sampling_rate: int, max_seconds: float) -> str | None:
+    """Why a file of `frames` frames at `file_sr` cannot be read at `sampling_rate`, or None."""
+    if file_sr < MIN_SAMPLING_RATE:
+        return (f"its header declares a sample rate of {file_sr} Hz, below {MIN_SAMPLING_RATE} Hz: a damaged "
+                "header or not audio")
+    seconds = frames / file_sr
+    if seconds > max_seconds and frames < 2**60:  # libsndfile gives 2^63 - 1 frames when it cannot tell
+        return (f"{_duration(seconds)} of audio at its declared {file_sr} Hz, over the limit of "
+                f"{_duration(max_seconds)} for one file (a damaged header, or split the file)")
+    if file_sr != sampling_rate and resampling_filter_size(file_sr, sampling_rate) > MAX_RESAMPLING_FILTER:
+        return (f"its sample rate {file_sr} Hz shares no common factor with {sampling_rate} Hz, so resampling "
+                "it would need gigabytes; a damaged header, or resample it to a usual rate first")
+    return None
 
 
 def _truncation(name: str, log: str, frames: int, sampling_rate: int) -> str | None:
@@ -74,17 +124,17 @@ def _truncation(name: str, log: str, frames: int, sampling_rate: int) -> str | N
 
 
 def load_audio(
-    path: str | os.PathLike, sampling_rate: int, mono: bool = True
+    path: str | os.PathLike, sampling_rate: int, mono: bool = True, max_seconds: float = MAX_AUDIO_SECONDS
 ) -> tuple[torch.Tensor, AudioInfo]:
     """Read wav/flac/ogg as float32 in [-1, 1] at sampling_rate: (T,) when mono, else (C, T).
 
     Raises FileNotFoundError for a missing file and AudioError for one that is unreadable, empty
-    or holds NaN/Inf samples; every message names the file. A WAV whose header declares more data
-    than the file holds (cut short by a crash or a full disk) is read as far as it goes, with a
-    line in `AudioInfo.warnings`.
+    or holds NaN/Inf samples, and before reading its samples for one whose header declares a rate
+    below MIN_SAMPLING_RATE or more than `max_seconds` of audio; every message names the file. A
+    WAV whose header declares more data than the file holds (cut short by a crash or a full disk)
+    is read as far as it goes, with a line in `AudioInfo.warnings`.
     """
-    if int(sampling_rate) != sampling_rate or sampling_rate <= 0:
-        raise ValueError(f"sampling_rate must be a positive integer, got {sampling_rate!r}")
+    sampling_rate = check_sampling_rate(sampling_rate)
     name = os.fspath(path)
     p = Path(name)
     if not p.exists():
@@ -93,9 +143,13 @@ def load_audio(
         raise AudioError(f"{name}: is a directory, not an audio file")
     try:
         with sf.SoundFile(name) as f:
-            data, file_sr, log = f.read(dtype="float32", always_2d=True), f.samplerate, f.extra_info
+            problem = _rate_problem(f.samplerate, f.frames, sampling_rate, max_seconds)
+            if problem is None:
+                data, file_sr, log = f.read(dtype="float32", always_2d=True), f.samplerate, f.extra_info
     except Exception as err:  # libsndfile's errors vary by format; keep its reason
         raise AudioError(f"{name}: cannot read audio ({err})") from err
+    if problem is not None:
+        raise AudioError(f"{name}: {problem}")
     frames, channels = data.shape
     truncated = _truncation(name, log, frames, file_sr)
     if frames == 0:
@@ -129,13 +183,29 @@ PCM_TYPES = {torch.int16: (0, 32768.0), torch.int32: (0, 2147483648.0), torch.in
              torch.uint8: (128, 128.0)}
 
 
+def not_a_tensor(value: object, what: str, expected: str = "a torch.Tensor") -> TypeError:
+    """The TypeError for a `value` that is not a tensor: what it is, what is accepted, how to convert."""
+    kind = f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
+    hint = " (torch.from_numpy converts it)" if type(value).__module__ == "numpy" else (
+        " (torch.tensor converts it)" if isinstance(value, (list, tuple)) else "")
+    return TypeError(f"{what}: expected {expected}, got a {kind}{hint}")
+
+
+def check_audio_layout(wav: torch.Tensor) -> None:
+    """A ValueError for audio that is not (samples,) or (channels, samples), with a hint for soundfile's
+    (samples, channels) layout."""
+    if wav.ndim not in (1, 2) or wav.shape[-1] == 0:
+        raise ValueError(f"expected audio of shape (samples,) or (channels, samples), found {tuple(wav.shape)}")
+    if wav.ndim == 2 and wav.shape[0] > wav.shape[1]:
+        raise ValueError(f"expected audio of shape (channels, samples), found {tuple(wav.shape)}: more channels "
+                         "than samples looks like soundfile's (samples, channels) layout; pass wav.T")
+
+
 def pcm_to_float(wav: torch.Tensor, what: str = "audio") -> torch.Tensor:
     """Float audio as it is (as float32); integer PCM (int16, int32, int8, uint8) scaled to [-1, 1]
     the way soundfile reads it. Other types (int64, bool, complex) and non-tensors: a TypeError."""
     if not isinstance(wav, torch.Tensor):
-        kind = f"{type(wav).__module__}.{type(wav).__qualname__}".removeprefix("builtins.")
-        hint = " (torch.from_numpy converts it)" if type(wav).__module__ == "numpy" else ""
-        raise TypeError(f"{what}: expected a torch.Tensor, got a {kind}{hint}")
+        raise not_a_tensor(wav, what)
     if wav.is_floating_point():
         return wav.float()
     if wav.dtype not in PCM_TYPES:

@@ -118,38 +118,6 @@ def _check_params(n_fft: int, hop_size: int, win_size: int, sampling_rate: int,
         raise ValueError(f"need 0 <= fmin < fmax; got fmin={fmin}, fmax={top}")
 
 
-# Functional form: filters and windows cached per parameters and device, as BigVGAN does.
-_FUNCTIONAL_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
-
-
-def mel_spectrogram(
-    wav: torch.Tensor,
-    n_fft: int,
-    num_mels: int,
-    sampling_rate: int,
-    hop_size: int,
-    win_size: int,
-    fmin: float,
-    fmax: float | None = None,
-    center: bool = False,
-) -> torch.Tensor:
-    """Log-mel spectrogram of (T,), (B, T) or (B, 1, T) audio: (num_mels, F) or (B, num_mels, F)."""
-    _check_params(n_fft, hop_size, win_size, sampling_rate, fmin, fmax)
-    batch, lead = _as_batch(wav)
-    key = (n_fft, num_mels, sampling_rate, hop_size, win_size, fmin, fmax, batch.device, batch.dtype)
-    if key not in _FUNCTIONAL_CACHE:
-        filters = mel_filterbank(sampling_rate, n_fft, num_mels, fmin, fmax)
-        window = torch.hann_window(win_size)
-        _FUNCTIONAL_CACHE[key] = (
-            filters.to(batch.device, batch.dtype),
-            window.to(batch.device, batch.dtype),
-        )
-    filters, window = _FUNCTIONAL_CACHE[key]
-    mag = stft_magnitude(batch, n_fft, hop_size, win_size, window, center=center)
-    mel = torch.log(torch.clamp(torch.matmul(filters, mag), min=LOG_CLAMP))
-    return mel.reshape(*lead, *mel.shape[-2:])
-
-
 class MelSpectrogram(nn.Module):
     """BigVGAN's log-mel spectrogram as a module; filters and window are non-persistent buffers.
 
@@ -231,3 +199,10 @@ class MelSpectrogram(nn.Module):
             f"n_fft={self.n_fft}, num_mels={self.num_mels}, sampling_rate={self.sampling_rate}, "
             f"hop_size={self.hop_size}, win_size={self.win_size}, fmin={self.fmin}, fmax={self.fmax}"
         )
+
+
+def mel_spectrogram(wav: torch.Tensor, n_fft: int, num_mels: int, sampling_rate: int, hop_size: int,
+                    win_size: int, fmin: float, fmax: float | None = None, center: bool = False) -> torch.Tensor:
+    """`MelSpectrogram(...)(wav)` in BigVGAN's functional spelling: (T,), (B, T) or (B, 1, T) audio →
+    (num_mels, F) or (B, num_mels, F) log-mel."""
+    return MelSpectrogram(n_fft, num_mels, sampling_rate, hop_size, win_size, fmin, fmax, center)(wav)

@@ -5,9 +5,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .io import not_a_tensor
+
 
 def check_mel(mel: Tensor, num_mels: int, name: str = "mel") -> None:
-    """Raise a ValueError naming `name` for a mel that is not (…, num_mels, frames ≥ 1) of finite values."""
+    """Raise a ValueError naming `name` for a mel that is not (…, num_mels, frames ≥ 1) of finite values
+    (a TypeError for one that is not a torch.Tensor)."""
+    if not isinstance(mel, Tensor):
+        raise not_a_tensor(mel, name, f"a torch.Tensor of shape [{num_mels}, frames]")
     if mel.ndim < 2:
         raise ValueError(f"{name}: expected a mel of shape [{num_mels}, frames], found shape {tuple(mel.shape)}")
     bands, frames = mel.shape[-2:]

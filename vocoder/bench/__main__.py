@@ -1,9 +1,11 @@
 """`python -m vocoder.bench SUITE`: run a benchmark suite; print its markdown table, write
-SUITE.json / .csv / .md and SUITE.png under --out.
+SUITE.json / .csv / .md and (kernels, train, infer) SUITE.png under --out.
 
     python -m vocoder.bench kernels                  # Snake, SnakeBeta, anti-aliased activation
     python -m vocoder.bench train --steps gan        # full GAN step, segments 8192 … 262144
     python -m vocoder.bench infer
+    python -m vocoder.bench stream                   # time per streamed piece, time to first audio
+    python -m vocoder.bench precision --checkpoints PATH,...   # SNR vs fp32, M-STFT/PESQ vs recordings
     python -m vocoder.bench export --threads 1,2    # ONNX Runtime vs PyTorch on the CPU (needs the export extra)
     python -m vocoder.bench train --device cpu --model tiny --discriminator tiny --segments 2048   # smoke run
 
@@ -24,7 +26,7 @@ from ..models.generator import check_mel_settings
 from ..runtime import PRECISIONS, resolve_device, set_cudnn_benchmark
 from . import report
 
-SUITES = ("kernels", "train", "infer", "export")
+SUITES = ("kernels", "train", "infer", "stream", "precision", "export")
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -56,8 +58,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_names, default=("generator", "gan"),
                    help="train: generator and/or gan, comma-separated")
     p.add_argument("--variants", type=_names, default=("fused", "eager", "eager+ckpt", "fused+ckpt"),
-                   help="train: comma-separated; each fused or eager, then +options from ckpt, dckpt, "
-                        "compile, cudagraphs, wn-each-use (e.g. fused+ckpt+dckpt)")
+                   help="train: comma-separated; nvidia (NVIDIA's own train.py step, needs bigvgan), or fused or eager "
+                        "then +options from ckpt, dckpt, "
+                        "compile, cudagraphs, wn-each-use, split-d (e.g. fused+ckpt+dckpt)")
     p.add_argument("--profile", action="store_true",
                    help="train: profile one more step: GPU kernel time and count, step time over kernel time; "
                         "export: ONNX Runtime's per-op profile (the op types taking the most time)")
@@ -66,8 +69,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=4, help="train: segments per batch")
     p.add_argument("--frames", type=_ints, default=(256, 2048, 16384, 131072),
                    help="infer: comma-separated mel lengths in frames")
-    p.add_argument("--precisions", type=_names, default=("fp32", "tf32", "bf16"),
-                   help="infer: comma-separated subset of fp32, tf32, bf16, fp16")
+    p.add_argument("--precisions", type=_names, default=None,
+                   help="infer/stream: comma-separated subset of fp32, tf32, bf16, fp16 "
+                        "(default: fp32,tf32,bf16 for infer, tf32 for stream); "
+                        "precision: default fp32,bf16 on the CPU, all four on CUDA")
+    p.add_argument("--piece-frames", type=int, default=32, help="stream: mel frames per piece")
+    p.add_argument("--stream-frames", type=int, default=1024, help="stream: mel frames streamed per run")
+    p.add_argument("--checkpoints", type=_names, default=None,
+                   help="precision: comma-separated checkpoints (paths or hub ids, any that vocoder.infer takes; "
+                        "default: the shipped demo model)")
+    p.add_argument("--clips", type=int, default=10, help="precision: how many held-out demo clips to resynthesise")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="precision: the first seconds of each clip (default 3); export: seconds of audio per call "
+                        "(default 10)")
     p.add_argument("--activations", type=_names, default=None,
                    help="infer: comma-separated subset of fused, eager, nvidia (default: all that run here)")
     p.add_argument("--cudnn-benchmark", action="store_true",
@@ -76,7 +90,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3,
                    help="train/infer: timed repetitions (median); export: (minimum)")
     p.add_argument("--threads", type=_ints, default=(1,), help="export: CPU threads of both runtimes, comma-separated")
-    p.add_argument("--seconds", type=float, default=10.0, help="export: seconds of audio per call")
     p.add_argument("--export-models", type=_names, default=("demo", "bigvgan_v2_24khz_100band_256x"),
                    help="export: comma-separated: demo and/or vocoder/configs/model names (random weights, --mel settings)")
     return p
@@ -89,12 +102,14 @@ def main(argv: list[str] | None = None) -> None:
         device = str(resolve_device(args.device, name="--device"))
     except ValueError as error:
         p.error(f"{error} (--device cpu is a smoke run)")
-    from . import infer, kernels, train
+    from . import infer, kernels, precision, train
 
-    bad = ([s for s in args.steps if s not in train.STEPS] + [v for v in args.precisions if v not in PRECISIONS]
+    bad = ([s for s in args.steps if s not in train.STEPS] + [v for v in args.precisions or () if v not in PRECISIONS]
            + [a for a in args.activations or () if a not in infer.ACTIVATIONS])
     if bad:
         p.error(f"unknown --steps/--precisions/--activations value(s): {', '.join(bad)}")
+    if args.piece_frames < 1 or args.stream_frames < 1:
+        p.error(f"--piece-frames and --stream-frames must be >= 1, got {args.piece_frames}, {args.stream_frames}")
     for variant in args.variants:
         try:
             train.Variant.parse(variant)
@@ -111,15 +126,32 @@ def main(argv: list[str] | None = None) -> None:
     if args.suite == "export":
         from . import export
 
-        rows = export.run(args.export_models, args.seconds, args.threads, args.repeats,
+        seconds = 10.0 if args.seconds is None else args.seconds
+        if seconds <= 0 or args.repeats < 1:
+            p.error(f"--seconds must be > 0 and --repeats >= 1, got {seconds}, {args.repeats}")
+        rows = export.run(args.export_models, seconds, args.threads, args.repeats,
                           args.out / "export-profile" if args.profile else None, args.mel)
         device = "cpu"
     elif args.suite == "kernels":
         rows = kernels.run(quick=args.quick, device=device)
         kernels.plot(rows, png)
     elif args.suite == "infer":
-        rows = infer.run(args.model, args.frames, args.precisions, args.repeats, device, args.mel, args.activations)
+        rows = infer.run(args.model, args.frames, args.precisions or ("fp32", "tf32", "bf16"), args.repeats, device,
+                         args.mel, args.activations)
         infer.plot(rows, png)
+    elif args.suite == "stream":
+        rows = infer.stream_rows(args.model, args.stream_frames, args.piece_frames, args.precisions or ("tf32",),
+                                 device, args.mel, repeats=args.repeats)
+    elif args.suite == "precision":
+        args.seconds = 3.0 if args.seconds is None else args.seconds
+        if args.clips < 1 or args.seconds <= 0:
+            p.error(f"--clips must be >= 1 and --seconds > 0, got {args.clips}, {args.seconds}")
+        try:
+            rows, notes = precision.run(args.checkpoints or precision.DEFAULT_CHECKPOINTS, args.precisions, device,
+                                        args.clips, args.seconds, args.model, args.mel)
+        except (OSError, ValueError, RuntimeError) as error:  # a checkpoint that does not load: one line
+            p.error(" ".join(str(error).split()))
+        print("\n".join(notes))
     else:
         rows = train.run(args.model, args.segments, args.batch, args.repeats, device, args.variants,
                          args.steps, args.discriminator, args.mel, args.profile)

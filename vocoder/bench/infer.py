@@ -4,11 +4,14 @@ activations, eager ones, and (CUDA, where it builds) NVIDIA BigVGAN's CUDA kerne
 
 Eager is BigVGAN's plain-PyTorch anti-aliased activation (`Generator(impl="eager")`); "nvidia" swaps
 every anti-aliased activation for NVIDIA's inference kernel (`vocoder.bench.nvidia_anti_alias`); all
-three with the same random weights.
+three with the same random weights. On CUDA each runs without and with CUDA graphs (`cuda_graphs`
+column; the `Vocoder` default there is on). `stream_rows`: time per streamed piece and time to first
+audio, eager against CUDA graphs.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -31,56 +34,96 @@ def default_activations(device: str) -> tuple[str, ...]:
 
 def run(model_name: str = "bigvgan_v2_24khz_100band_256x", frames: tuple[int, ...] = (256, 2048, 16384, 131072),
         precisions: tuple[str, ...] = ("fp32", "tf32", "bf16"), repeats: int = 3, device: str = "cuda",
-        mel_name: str = "24khz_100band", kinds: tuple[str, ...] | None = None) -> list[dict]:
-    """One row per (precision, activations, mel length); `kinds` from ACTIVATIONS (default: all that run here)."""
+        mel_name: str = "24khz_100band", kinds: tuple[str, ...] | None = None,
+        graphs: tuple[bool, ...] | None = None) -> list[dict]:
+    """One row per (precision, activations, CUDA graphs off/on, mel length); `kinds` from ACTIVATIONS
+    (default: all that run here); `graphs` default: both on CUDA, off on the CPU."""
     from .nvidia_anti_alias import use_nvidia_kernel
 
     config, mel_config = load_config("model", model_name), load_config("mel", mel_name)
     kinds = default_activations(device) if kinds is None else kinds
+    graphs = ((False, True) if torch.device(device).type == "cuda" else (False,)) if graphs is None else graphs
     rows = []
-    for precision in precisions:
-        for impl in kinds:
-            torch.manual_seed(0)  # the same random weights for every precision and impl
-            generator = Generator.from_config(config, impl="eager" if impl == "eager" else "fused")
-            voc = Vocoder(generator, mel_config, device=device, precision=precision)
-            if impl == "nvidia":
-                use_nvidia_kernel(voc.generator)
-            for n in frames:
-                mel = torch.randn(voc.num_mels, n, device=voc.device)
-                voc(mel)  # warm-up
-                times = []
+    for precision, impl, graphed in itertools.product(precisions, kinds, graphs):
+        torch.manual_seed(0)  # the same random weights for every precision and impl
+        generator = Generator.from_config(config, impl="eager" if impl == "eager" else "fused")
+        voc = Vocoder(generator, mel_config, device=device, precision=precision, cuda_graphs=graphed)
+        if impl == "nvidia":
+            use_nvidia_kernel(voc.generator)
+        for n in frames:
+            mel = torch.randn(voc.num_mels, n, device=voc.device)
+            for _ in range(2):  # warm-up; a window shape is captured on its second call
+                voc(mel)
+            times = []
 
-                def timed():
-                    for _ in range(repeats):
-                        start = time.perf_counter()
-                        voc(mel)
-                        synchronize(voc.device)
-                        times.append(time.perf_counter() - start)
-                peak = peak_mib(timed, voc.device)
-                seconds = sorted(times)[len(times) // 2]
-                samples = n * voc.hop_size
-                rows.append({"model": model_name, "precision": precision, "activations": impl,
-                             "mel_frames": n, "audio_s": samples / voc.sampling_rate, "time_ms": seconds * 1e3,
-                             "kHz": samples / seconds / 1e3, "realtime_x": samples / voc.sampling_rate / seconds,
-                             "peak_MiB": peak})
-                release(voc.device)
-            used = voc.device
-            del voc, generator  # one model on the device at a time
-            release(used)
+            def timed():
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    voc(mel)
+                    synchronize(voc.device)
+                    times.append(time.perf_counter() - start)
+            peak = peak_mib(timed, voc.device)
+            seconds = sorted(times)[len(times) // 2]
+            samples = n * voc.hop_size
+            rows.append({"model": model_name, "precision": precision, "activations": impl, "cuda_graphs": graphed,
+                         "mel_frames": n, "audio_s": samples / voc.sampling_rate, "time_ms": seconds * 1e3,
+                         "kHz": samples / seconds / 1e3, "realtime_x": samples / voc.sampling_rate / seconds,
+                         "peak_MiB": peak})
+            release(voc.device)
+        used = voc.device
+        del voc, generator  # one model on the device at a time
+        release(used)
+    return rows
+
+
+def stream_rows(model_name: str = "bigvgan_v2_24khz_100band_256x", frames: int = 1024, piece_frames: int = 32,
+                precisions: tuple[str, ...] = ("tf32",), device: str = "cuda", mel_name: str = "24khz_100band",
+                graphs: tuple[bool, ...] | None = None, repeats: int = 3) -> list[dict]:
+    """Streaming through `Vocoder.stream` with the whole mel at hand in chunks of `piece_frames`: the
+    median time per piece (each piece synchronised, its audio final on the device) and the time to the
+    first piece, for each precision with CUDA graphs off and on (after two warm-up streams, which
+    capture the window shapes)."""
+    config, mel_config = load_config("model", model_name), load_config("mel", mel_name)
+    graphs = ((False, True) if torch.device(device).type == "cuda" else (False,)) if graphs is None else graphs
+    rows = []
+    for precision, graphed in itertools.product(precisions, graphs):
+        torch.manual_seed(0)
+        voc = Vocoder(Generator.from_config(config), mel_config, device=device, precision=precision,
+                      cuda_graphs=graphed)
+        mel = torch.randn(voc.num_mels, frames, device=voc.device)
+        chunks = list(mel.split(piece_frames, dim=-1))
+        firsts, pieces = [], []
+        for run_index in range(2 + repeats):
+            synchronize(voc.device)
+            start = last = time.perf_counter()
+            for i, _ in enumerate(voc.stream(chunks, piece_frames)):
+                synchronize(voc.device)
+                now = time.perf_counter()
+                if run_index >= 2:
+                    (firsts if i == 0 else pieces).append(now - last)
+                last = now
+        piece_s = sorted(pieces)[len(pieces) // 2] if pieces else float("nan")
+        rows.append({"model": model_name, "precision": voc.precision, "cuda_graphs": graphed,
+                     "piece_frames": piece_frames, "overlap_frames": voc.overlap_frames,
+                     "piece_ms": piece_s * 1e3, "first_audio_ms": sorted(firsts)[len(firsts) // 2] * 1e3,
+                     "piece_audio_ms": piece_frames * voc.hop_size / voc.sampling_rate * 1e3})
+        used = voc.device
+        del voc
+        release(used)
     return rows
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    """Throughput and peak memory against mel length, a line per (precision, activations)."""
+    """Throughput and peak memory against mel length, a line per (precision, activations, graphs)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax_rate, ax_mem) = plt.subplots(1, 2, figsize=(11, 4))
-    for series in dict.fromkeys((r["precision"], r["activations"]) for r in rows):
-        pts = [r for r in rows if (r["precision"], r["activations"]) == series]
-        label = " ".join(series)
+    for series in dict.fromkeys((r["precision"], r["activations"], r["cuda_graphs"]) for r in rows):
+        pts = [r for r in rows if (r["precision"], r["activations"], r["cuda_graphs"]) == series]
+        label = " ".join(series[:2]) + (" graphs" if series[2] else "")
         ax_rate.plot([r["mel_frames"] for r in pts], [r["kHz"] for r in pts], marker="o", label=label)
         if all(isinstance(r["peak_MiB"], float) for r in pts):
             ax_mem.plot([r["mel_frames"] for r in pts], [r["peak_MiB"] for r in pts], marker="o", label=label)

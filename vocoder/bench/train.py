@@ -7,9 +7,13 @@ separate autograd ops, each storing its input, what NVIDIA's code trains with); 
 (`train.activation_checkpointing=true`: every AMP block recomputed in backward, what users do today
 to fit long segments), `dckpt` (GAN step: every sub-discriminator recomputed in backward,
 `train.discriminator_checkpointing`), `compile` / `cudagraphs` (the generator through torch.compile,
-default mode / "reduce-overhead", `train.compile`), and `wn-each-use` (generator step: weight norm
-computed at every use instead of once per step, the behaviour before `weight_norm_once`).
-Out-of-memory is recorded as a result. The GAN step runs at precision tf32 (float32, cuDNN
+default mode / "reduce-overhead", `train.compile`), `wn-each-use` (generator step: weight norm
+computed at every use instead of once per step, the behaviour before `weight_norm_once`) and
+`split-d` (GAN step: the discriminators' backward in two passes, real then generated audio,
+`split_discriminator_backward`).
+Variant `nvidia` is NVIDIA's own step (`vocoder.bench.nvidia_train`: the `bigvgan` package's
+generator, discriminators, losses and its train.py loop body, from the same configs; skipped with
+a note where `bigvgan` is not installed). Out-of-memory is recorded as a result. The GAN step runs at precision tf32 (float32, cuDNN
 convolutions in TF32: PyTorch's default, as NVIDIA's training uses).
 
 peak_GiB is everything allocated at the step's peak (weights, gradients, optimiser state, inputs and
@@ -23,6 +27,7 @@ and step_vs_kernels the median step time over kernel_ms (1.0: the GPU never wait
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -48,8 +53,8 @@ from .saved import SavedTensorLedger
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STEPS = ("generator", "gan")
 VARIANTS = ("fused", "eager", "eager+ckpt", "fused+ckpt")  # the default set
-BASES = ("fused", "eager")
-OPTIONS = ("ckpt", "dckpt", "compile", "cudagraphs", "wn-each-use")
+BASES = ("fused", "eager", "nvidia")
+OPTIONS = ("ckpt", "dckpt", "compile", "cudagraphs", "wn-each-use", "split-d")
 KINDS = ("activations", "conv_inputs", "weight_norm", "discriminators", "mel_loss", "other")
 DISCRIMINATORS = (MultiPeriodDiscriminator, MultiResolutionDiscriminator, MultiScaleSubbandCQTDiscriminator,
                   DiscriminatorP, DiscriminatorR, DiscriminatorCQT)  # the generator update calls the sub-discriminators
@@ -64,18 +69,25 @@ class Variant:
     discriminator_checkpointing: bool = False
     compile: str | None = None  # a torch.compile mode for the generator
     weight_norm_once: bool = True
+    nvidia: bool = False  # NVIDIA's own step (vocoder.bench.nvidia_train), no options
+    split_discriminator_backward: bool = False
 
     @classmethod
     def parse(cls, name: str) -> "Variant":
         base, *options = name.split("+")
         unknown = [o for o in options if o not in OPTIONS]
         if base not in BASES or unknown or len(set(options)) != len(options):
-            raise ValueError(f"variant {name!r}: expected {' or '.join(BASES)} followed by +options "
+            raise ValueError(f"variant {name!r}: expected nvidia, or fused or eager followed by +options "
                              f"from {', '.join(OPTIONS)}")
+        if base == "nvidia":
+            if options:
+                raise ValueError(f"variant {name!r}: nvidia (NVIDIA's own step) takes no options")
+            return cls(False, nvidia=True)
         if "compile" in options and "cudagraphs" in options:
             raise ValueError(f"variant {name!r}: compile and cudagraphs are two modes of one option")
         mode = "default" if "compile" in options else "reduce-overhead" if "cudagraphs" in options else None
-        return cls(base == "fused", "ckpt" in options, "dckpt" in options, mode, "wn-each-use" not in options)
+        return cls(base == "fused", "ckpt" in options, "dckpt" in options, mode, "wn-each-use" not in options,
+                   split_discriminator_backward="split-d" in options)
 
 
 def load_config(group: str, name: str) -> dict:
@@ -158,8 +170,15 @@ class Case:
         check_mel_settings(model, mel)
         torch.manual_seed(0)
         self.device, self.variant = device, variant
-        self.generator = Generator.from_config(model, impl="fused" if variant.fused else "eager").to(device)
-        self.generator.activation_checkpointing = variant.checkpointing
+        self.nvidia = None
+        if variant.nvidia:
+            from .nvidia_train import NvidiaTrainStep
+
+            self.nvidia = NvidiaTrainStep(model, mel, discriminator, device)
+            self.mel = MelSpectrogram.from_config(mel).to(device)
+            return
+        self.generator = Generator.from_config(model, impl="fused" if variant.fused else "eager",
+                                               activation_checkpointing=variant.checkpointing).to(device)
         self.generator_train = self.generator
         if variant.compile is not None:
             self.generator_train = torch.compile(self.generator, mode=variant.compile, dynamic=False)
@@ -170,16 +189,23 @@ class Case:
     def gan_step(self) -> GanStep:
         if self.gan is None:
             rate = self.mel.sampling_rate
-            discriminators = {k: d.to(self.device) for k, d in build_discriminators(self.discriminator, rate).items()}
+            built = build_discriminators(self.discriminator, rate, self.variant.discriminator_checkpointing)
+            discriminators = {k: d.to(self.device) for k, d in built.items()}
             self.gan = GanStep(self.generator, discriminators, self.mel,
                                MultiScaleMelSpectrogramLoss(sampling_rate=rate).to(self.device), precision="tf32",
-                               discriminator_checkpointing=self.variant.discriminator_checkpointing,
-                               compile=self.variant.compile)
+                               compile=self.variant.compile,
+                               split_discriminator_backward=self.variant.split_discriminator_backward)
         return self.gan
 
     def step(self, kind: str, batch: int, segment: int) -> tuple[Callable[[], object], list[Tensor]]:
         """(one step on fresh random input, the parameters it trains)."""
         gen = torch.Generator(device=self.device).manual_seed(segment)
+        if self.nvidia is not None:
+            if kind == "generator":
+                mel = torch.randn(batch, self.mel.num_mels, segment // self.mel.hop_size, device=self.device, generator=gen)
+                return self.nvidia.generator_step(mel), list(self.nvidia.generator.parameters())
+            wav = (0.3 * torch.randn(batch, 1, segment, device=self.device, generator=gen)).clamp_(-1, 1)
+            return (lambda: self.nvidia(wav)), self.nvidia.parameters()
         if kind == "generator":
             frames = segment // self.mel.hop_size
             mel = torch.randn(batch, self.mel.num_mels, frames, device=self.device, generator=gen)
@@ -218,6 +244,13 @@ def variant_rows(model_name: str, model: dict, mel: dict, disc_name: str, disc: 
                  profile: bool = False) -> list[dict]:
     """The rows of one step kind and variant, shortest segment first, on one set of models."""
     v = Variant.parse(variant)
+    if v.nvidia:
+        from .nvidia_train import available
+
+        reason = available()
+        if reason:
+            print(f"skipping variant nvidia: {reason}", file=sys.stderr, flush=True)
+            return []
     case = Case(model, mel, disc, v, device)
     rows = []
     for segment in segments:
@@ -229,7 +262,7 @@ def variant_rows(model_name: str, model: dict, mel: dict, disc_name: str, disc: 
             if profile:
                 result.update(kernel_time(step, device))
                 result["step_vs_kernels"] = ms / result["kernel_ms"] if result["kernel_ms"] else None
-            if v.compile is None:
+            if v.compile is None and not v.nvidia:  # the ledger knows our modules only
                 result.update(saved_by_kind(step, params))
             return result
 
@@ -257,7 +290,8 @@ def plot(rows: list[dict], path: Path, gpu_memory_gib: float | None) -> None:
         memory_key = "peak_GiB" if any(isinstance(r["peak_GiB"], float) for r in mine) else "saved_GiB"
         for variant in dict.fromkeys(r["variant"] for r in mine):
             pts = [r for r in mine if r["variant"] == variant and isinstance(r["step_ms"], float)]
-            ax_mem.plot([r["segment"] for r in pts], [r[memory_key] for r in pts], marker="o", label=variant)
+            known = [r for r in pts if isinstance(r.get(memory_key), float)]  # none on the CPU for nvidia
+            ax_mem.plot([r["segment"] for r in known], [r[memory_key] for r in known], marker="o", label=variant)
             ax_time.plot([r["segment"] for r in pts], [r["step_ms"] for r in pts], marker="o", label=variant)
         if gpu_memory_gib and memory_key == "peak_GiB":
             ax_mem.axhline(gpu_memory_gib, color="gray", linestyle="--", label="GPU memory")

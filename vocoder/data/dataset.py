@@ -57,7 +57,7 @@ class AudioDataset(Dataset):
     """
 
     def __init__(self, files: Sequence[str | Path], sampling_rate: int, segment_size: int | None = None,
-                 hop_size: int = 256, train: bool = True, seed: int = 0) -> None:
+                 hop_size: int = 256, train: bool = True, seed: int = 0, pitch: PitchTracks | None = None) -> None:
         if hop_size < 1:
             raise ValueError(f"hop_size must be at least 1, got {hop_size}")
         if segment_size is not None and (segment_size < hop_size or segment_size % hop_size):
@@ -69,7 +69,7 @@ class AudioDataset(Dataset):
         self.sampling_rate, self.segment_size, self.hop_size = sampling_rate, segment_size, hop_size
         self.train, self.seed, self.epoch = train, seed, 0
         self.known_bad: set[str] = set()
-        self.pitch: PitchTracks | None = None
+        self.pitch = pitch
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose random segments the next items come from."""
@@ -163,8 +163,10 @@ def shortest_usable(segment_size: int | None, hop_size: int, n_fft: int | None) 
 
 def build_dataset(files: Sequence[str | Path], sampling_rate: int, segment_size: int | None = None,
                   hop_size: int = 256, train: bool = True, seed: int = 0,
-                  name: str = "dataset", n_fft: int | None = None) -> AudioDataset:
-    """An AudioDataset of the usable `files`: skips broken files with a warning count.
+                  name: str = "dataset", n_fft: int | None = None,
+                  pitch: PitchTracks | None = None) -> AudioDataset:
+    """An AudioDataset of the usable `files` (with `pitch`, see AudioDataset): skips broken files
+    with a warning count.
 
     Each broken file (missing, unreadable, empty, too short: see `shortest_usable` and
     `check_audio_files`) gets one warning line with its reason, then one line counts them; raises if
@@ -184,7 +186,7 @@ def build_dataset(files: Sequence[str | Path], sampling_rate: int, segment_size:
         raise ValueError(f"{name}: no usable audio files: all {len(files)} are broken ({shown}"
                          f"{'; ...' if len(broken) > 3 else ''})")
     _say_conversions(headers, sampling_rate, name)
-    return AudioDataset([h.path for h in headers], sampling_rate, segment_size, hop_size, train, seed)
+    return AudioDataset([h.path for h in headers], sampling_rate, segment_size, hop_size, train, seed, pitch)
 
 
 def _say_conversions(headers: list[AudioHeader], sampling_rate: int, name: str) -> None:

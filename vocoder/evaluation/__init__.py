@@ -5,11 +5,11 @@ from .cepstral import mel_cepstral_distortion, mel_cepstrum
 from .envelope import envelope_correlation, silent_mel_rms
 from .files import FileScores, score_files
 from .mel_distance import mel_l1, mel_l1_of_mels
-from .pair import DEFAULT_MEL, HIGHER_IS_BETTER, METRICS, Scores, check_metrics, score_pair
+from .pair import DEFAULT_MEL, HIGHER_IS_BETTER, METRICS, WORST, Scores, check_metrics, score_pair
 from .pairing import Pair, PairingError, audio_files, pair_files
 from .periodicity import periodicity_metrics, pitch_and_periodicity
 from .pesq_score import PESQ_RATE, pesq_wb
-from .report import markdown_table, metrics_csv, summary_json
+from .report import coverage_lines, markdown_table, metrics_csv, summary_json
 from .signals import UndefinedMetric
 from .stft_distance import STFT_RESOLUTIONS, multi_resolution_stft_distance
 
@@ -24,9 +24,11 @@ __all__ = [
     "STFT_RESOLUTIONS",
     "Scores",
     "UndefinedMetric",
+    "WORST",
     "audio_files",
     "envelope_correlation",
     "check_metrics",
+    "coverage_lines",
     "markdown_table",
     "mel_cepstral_distortion",
     "mel_cepstrum",

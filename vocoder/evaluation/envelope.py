@@ -35,8 +35,10 @@ def envelope_correlation(reference: Tensor, generated: Tensor, sampling_rate: in
     ref, gen = ref - ref.mean(), gen - gen.mean()
     norm = float(ref.norm() * gen.norm())
     if norm == 0.0:
-        which = "reference" if float(ref.norm()) == 0.0 else "generated audio"
-        raise UndefinedMetric(f"envelope correlation is undefined: the {which} has a constant envelope")
+        if float(ref.norm()) == 0.0:
+            raise UndefinedMetric("envelope correlation is undefined: the reference has a constant envelope")
+        raise UndefinedMetric("envelope correlation is undefined: the generated audio has a constant envelope",
+                              generated_at_fault=True)
     return float((ref * gen).sum()) / norm
 
 

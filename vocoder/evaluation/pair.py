@@ -22,6 +22,11 @@ from .stft_distance import multi_resolution_stft_distance
 METRICS = ("pesq", "m_stft", "mcd", "periodicity", "vuv_f1", "mel_l1", "env_corr")
 HIGHER_IS_BETTER = {"pesq": True, "m_stft": False, "mcd": False, "periodicity": False, "vuv_f1": True,
                     "mel_l1": False, "env_corr": True}
+# The value a metric is scored at when the generated audio alone leaves it undefined (silent, a constant
+# envelope, far shorter than its reference), so that a broken output never raises a mean: the bottom of
+# each bounded metric's range. M-STFT, MCD and mel L1 have no worst value; such a file is left out of
+# their mean, and the report says over how many files the mean is taken.
+WORST = {"pesq": 1.0, "periodicity": 1.0, "vuv_f1": 0.0, "env_corr": -1.0}
 LENGTH_TOLERANCE_HOPS = 3  # a length difference above this many mel hops is reported
 
 # The mel of mel L1 when none is given: BigVGAN-v2's 100-band mel (n_fft = window 1024, hop 256, 0 … sr/2).
@@ -29,19 +34,26 @@ DEFAULT_MEL = {"n_fft": 1024, "num_mels": 100, "hop_size": 256, "win_size": 1024
 
 
 class Scores(dict):
-    """{metric name: value} (NaN where a metric is undefined for the pair) and `notes`: what was
-    adjusted (resampling, trimming) or could not be computed, one line each."""
+    """{metric name: value} (NaN where a metric is undefined for the pair), `notes`: what was
+    adjusted (resampling, trimming) or could not be computed, one line each, and `worst`: the
+    metrics scored at their WORST value because the generated audio left them undefined."""
 
-    def __init__(self, values: dict[str, float], notes: list[str]) -> None:
+    def __init__(self, values: dict[str, float], notes: list[str], worst: frozenset[str] = frozenset()) -> None:
         super().__init__(values)
         self.notes = notes
+        self.worst = worst
 
 
-def check_metrics(metrics: Sequence[str]) -> tuple[str, ...]:
-    """`metrics` as a tuple in METRICS order; a ValueError names any unknown one."""
-    unknown = [m for m in metrics if m not in METRICS]
+def check_metrics(metrics: Sequence[str] | str) -> tuple[str, ...]:
+    """`metrics` (names, or one name or comma-separated names as a string) as a tuple in METRICS
+    order; a ValueError names any unknown one, or says that none was given."""
+    if isinstance(metrics, str):
+        metrics = [name.strip() for name in metrics.split(",") if name.strip()]
+    unknown = [m for m in metrics if not isinstance(m, str) or m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {', '.join(map(repr, unknown))}; choose from {', '.join(METRICS)}")
+    if not metrics:
+        raise ValueError(f"no metric given; choose from {', '.join(METRICS)}")
     return tuple(m for m in METRICS if m in metrics)
 
 
@@ -54,8 +66,9 @@ def score_pair(reference: Tensor, generated: Tensor, sampling_rate: int, generat
     resampled to it when they differ. `mel` (its sampling_rate must be `sampling_rate`) is the mel
     of mel L1; None: DEFAULT_MEL at that rate. Both signals are trimmed to the shorter; a
     difference of more than LENGTH_TOLERANCE_HOPS hops is noted. A metric without a value for this
-    pair (too short, no speech for PESQ) is NaN, and a note says why. `pitch_model`, `device`: of
-    the periodicity metrics (torchcrepe).
+    pair is NaN (the reference's doing: too short, no speech for PESQ), or its WORST value when the
+    generated audio alone is why (silent, constant, far shorter than the reference); a note says
+    which. `pitch_model`, `device`: of the periodicity metrics (torchcrepe).
     """
     chosen = check_metrics(metrics)
     sampling_rate = int(sampling_rate)
@@ -70,6 +83,7 @@ def score_pair(reference: Tensor, generated: Tensor, sampling_rate: int, generat
         gen = resample(gen, int(generated_rate), sampling_rate)
         notes.append(f"generated audio resampled from {int(generated_rate)} Hz to {sampling_rate} Hz")
     difference = gen.shape[-1] - ref.shape[-1]
+    generated_too_short = -difference > LENGTH_TOLERANCE_HOPS * mel.hop_size
     if abs(difference) > LENGTH_TOLERANCE_HOPS * mel.hop_size:
         longer, shorter = ("generated", "reference") if difference > 0 else ("reference", "generated")
         notes.append(f"lengths differ by {abs(difference)} samples ({abs(difference) / sampling_rate:.3f} s): "
@@ -78,14 +92,19 @@ def score_pair(reference: Tensor, generated: Tensor, sampling_rate: int, generat
     ref, gen = ref[:n], gen[:n]
 
     values: dict[str, float] = {}
+    worst: set[str] = set()
 
     def attempt(names: tuple[str, ...], compute) -> None:
         try:
             result = compute()
             values.update(result if isinstance(result, dict) else {names[0]: result})
         except UndefinedMetric as e:
-            values.update({name: math.nan for name in names})
-            notes.append(str(e))
+            at_fault = e.generated_at_fault or generated_too_short
+            scored = [name for name in names if at_fault and name in WORST]
+            values.update({name: WORST[name] if name in scored else math.nan for name in names})
+            worst.update(scored)
+            shown = ", ".join(f"{name} {WORST[name]:g}" for name in scored)
+            notes.append(f"{e}; scored at the worst value ({shown})" if scored else str(e))
 
     if "pesq" in chosen:
         attempt(("pesq",), lambda: pesq_wb(ref, gen, sampling_rate))
@@ -101,4 +120,4 @@ def score_pair(reference: Tensor, generated: Tensor, sampling_rate: int, generat
         attempt(("mel_l1",), lambda: mel_l1(ref, gen, mel.to("cpu")))
     if "env_corr" in chosen:
         attempt(("env_corr",), lambda: envelope_correlation(ref, gen, sampling_rate))
-    return Scores({name: values[name] for name in chosen}, notes)
+    return Scores({name: values[name] for name in chosen}, notes, frozenset(worst))

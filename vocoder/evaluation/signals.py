@@ -8,7 +8,13 @@ from torch import Tensor
 
 
 class UndefinedMetric(ValueError):
-    """A metric that has no value for this pair (too short, no speech, ...); the message says why."""
+    """A metric that has no value for this pair (too short, no speech, ...); the message says why.
+    `generated_at_fault`: the generated audio alone is why (silent, a constant envelope), so the
+    evaluation scores it at the metric's worst value rather than leaving the file out of the mean."""
+
+    def __init__(self, message: str, generated_at_fault: bool = False) -> None:
+        super().__init__(message)
+        self.generated_at_fault = generated_at_fault
 
 
 def as_waveform(audio: Tensor | np.ndarray, name: str = "audio") -> Tensor:

@@ -1,5 +1,6 @@
-"""BigVGAN's anti-aliased multi-periodicity (AMP) residual blocks on the fused activation; module
-names follow NVIDIA's (`convs1.N`, `convs2.N`, `convs.N`, `activations.N`), so its weights load."""
+"""BigVGAN's anti-aliased multi-periodicity (AMP) residual blocks on the fused activation, or HiFi-GAN's
+residual blocks (LeakyReLU, no anti-aliasing); module names follow NVIDIA's and jik876's (`convs1.N`,
+`convs2.N`, `convs.N`, `activations.N`), so their weights load."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from .init import snake_kaiming_normal_
 from .snake import Snake, SnakeBeta, check_impl
 from .weight_norm import remove_weight_norm, weight_norm
 
-ACTIVATIONS = ("snake", "snakebeta")
+ACTIVATIONS = ("snake", "snakebeta", "leaky_relu")
+# HiFi-GAN's slopes: 0.1 (its LRELU_SLOPE) in the residual blocks and before each upsampler; torch's
+# default 0.01 before conv_post (its F.leaky_relu(x) without a slope).
+LEAKY_SLOPE, LEAKY_SLOPE_POST = 0.1, 0.01
 # 'bigvgan': conv weights ~ N(0, 0.01) (BigVGAN's init_weights); 'kaiming_snake': Kaiming for a Snake
 # input (vocoder.layers.init); 'torch': PyTorch's default Conv1d init, which is what NVIDIA's code
 # effectively trains with (its init_weights writes a weight that weight norm recomputes from g, v).
@@ -21,10 +25,21 @@ BIGVGAN_STD = 0.01
 INITIAL_ALPHA = 1.0  # Snake α (and SnakeBeta β) at initialisation, as BigVGAN's (log 0 when logscale)
 
 
+class LeakyReLU(nn.LeakyReLU):
+    """HiFi-GAN's activation: a pointwise LeakyReLU (no anti-aliasing), with the `reach()` of the
+    anti-aliased activations it stands in for (0: an output sample reads only its own input)."""
+
+    def reach(self) -> float:
+        return 0.0
+
+
 def amp_activation(activation: str, channels: int, snake_logscale: bool = True,
-                   impl: str = "fused") -> AntiAliasActivation1d:
+                   impl: str = "fused", slope: float = LEAKY_SLOPE) -> nn.Module:
     """Up ×2 → Snake or SnakeBeta (α = β = 1 at init) → low-pass ↓2: BigVGAN's `Activation1d`,
-    fused or eager (`impl`, see `vocoder.layers.snake.IMPLS`)."""
+    fused or eager (`impl`, see `vocoder.layers.snake.IMPLS`); for "leaky_relu", HiFi-GAN's
+    LeakyReLU(`slope`) alone (no parameters, no anti-aliasing)."""
+    if activation == "leaky_relu":
+        return LeakyReLU(slope)
     if activation == "snake":
         act = Snake(channels, alpha=INITIAL_ALPHA, logscale=snake_logscale, impl=impl)
     elif activation == "snakebeta":
@@ -32,6 +47,20 @@ def amp_activation(activation: str, channels: int, snake_logscale: bool = True,
     else:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
     return AntiAliasActivation1d(act, impl=impl)
+
+
+def post_activation(activation: str, channels: int, snake_logscale: bool = True,
+                    impl: str = "fused") -> nn.Module:
+    """The activation before conv_post: BigVGAN's anti-aliased one, or HiFi-GAN's LeakyReLU(0.01)."""
+    return amp_activation(activation, channels, snake_logscale, impl, slope=LEAKY_SLOPE_POST)
+
+
+def upsample_activation(activation: str) -> nn.Module:
+    """The activation before each upsampler: HiFi-GAN's LeakyReLU(0.1); BigVGAN has none (Identity,
+    which adds no state-dict keys and leaves the signal as it is)."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    return LeakyReLU(LEAKY_SLOPE) if activation == "leaky_relu" else nn.Identity()
 
 
 def conv_reach(conv: nn.Conv1d) -> float:
@@ -72,6 +101,9 @@ class _AMPBlock(nn.Module):
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if init == "kaiming_snake" and activation not in ("snake", "snakebeta"):
+            raise ValueError(f"init='kaiming_snake' is for convs that follow a Snake, not activation={activation!r} "
+                             "(HiFi-GAN's own init is 'bigvgan': N(0, 0.01))")
         self.channels, self.kernel_size, self.dilation = channels, kernel_size, tuple(int(d) for d in dilation)
 
     def remove_weight_norm(self) -> None:

@@ -7,6 +7,8 @@ descript-audio-codec's `Snake1d` (its `alpha` of shape (1, C, 1) loads too).
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -27,10 +29,31 @@ def check_impl(impl: str) -> None:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
 
 
-def _initial(value: float, logscale: bool, name: str, channels: int) -> Tensor:
-    if logscale and value <= 0:
-        raise ValueError(f"{name}={value} must be positive when logscale=True (it is stored as a log)")
-    return torch.full((channels,), math.log(value) if logscale else float(value))
+def _initial(value: float | Tensor | Sequence[float], logscale: bool, name: str, channels: int) -> Tensor:
+    """The parameter's initial (C,) values from one number, or from one value per channel (a tensor,
+    array or list of `channels` values); a clear error for anything else."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError(f"{name}={value} must be a finite number")
+        if logscale and value <= 0:
+            raise ValueError(f"{name}={value} must be positive when logscale=True (it is stored as a log)")
+        return torch.full((channels,), math.log(value) if logscale else float(value))
+    accepted = f"one number or {channels} per-channel values (a tensor of shape ({channels},))"
+    try:
+        values = torch.as_tensor(value.detach() if isinstance(value, Tensor) else value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} must be {accepted}, got {value!r}") from err
+    if isinstance(value, bool) or values.numel() not in (1, channels):
+        raise ValueError(f"{name} must be {accepted}, got {'a bool' if isinstance(value, bool) else f'{values.numel()} values of shape {tuple(values.shape)}'}")
+    if not torch.isfinite(values).all() or (logscale and not (values > 0).all()):
+        raise ValueError(f"{name} values must be finite" + (" and positive when logscale=True (they are stored "
+                                                            "as logs)" if logscale else ""))
+    values = values.reshape(-1).expand(channels)
+    return (values.log() if logscale else values).to(torch.float32).clone()
+
+
+def _one_value(value: object) -> bool:
+    return isinstance(value, numbers.Real) or (isinstance(value, Tensor) and value.numel() == 1)
 
 
 class _SnakeBase(nn.Module):
@@ -40,12 +63,17 @@ class _SnakeBase(nn.Module):
     (`vocoder.layers.init.snake_correction_scale`), so a stack keeps unit variance at init.
     """
 
-    def __init__(self, channels: int, alpha: float, logscale: bool, dim: int,
-                 correction: str | None, impl: str, beta: float | None = None) -> None:
+    def __init__(self, channels: int, alpha: float | Tensor, logscale: bool, dim: int,
+                 correction: str | None, impl: str, beta: float | Tensor | None = None) -> None:
         super().__init__()
-        if channels < 1:
-            raise ValueError(f"channels must be a positive integer, got {channels}")
+        if isinstance(channels, bool) or not isinstance(channels, numbers.Integral) or channels < 1:
+            raise ValueError(f"channels must be a positive integer, got {channels!r}")
         check_impl(impl)
+        if correction and not (_one_value(alpha) and (beta is None or _one_value(beta))):
+            raise ValueError(f"correction={correction!r} is computed for one initial alpha and beta; give numbers, "
+                             "or correction=None with per-channel values")
+        if correction:
+            alpha, beta = float(alpha), None if beta is None else float(beta)
         scale = snake_correction_scale(alpha, correction, beta) if correction else 1.0
         self.channels, self.logscale, self.dim, self.correction = channels, logscale, dim, correction
         self.impl = impl
@@ -77,9 +105,10 @@ class _SnakeBase(nn.Module):
 
 
 class Snake(_SnakeBase):
-    """y = x + sin²(αx)/α per channel along `dim`; α is trained as log α when `logscale`."""
+    """y = x + sin²(αx)/α per channel along `dim`; α is trained as log α when `logscale`. `alpha`:
+    one initial value, or one per channel (a tensor of shape (channels,))."""
 
-    def __init__(self, channels: int, alpha: float = 1.0, logscale: bool = False,
+    def __init__(self, channels: int, alpha: float | Tensor = 1.0, logscale: bool = False,
                  trainable: bool = True, dim: int = 1, correction: str | None = None,
                  impl: str = "fused") -> None:
         super().__init__(channels, alpha, logscale, dim, correction, impl)
@@ -92,9 +121,10 @@ class Snake(_SnakeBase):
 
 
 class SnakeBeta(_SnakeBase):
-    """y = x + sin²(αx)/β per channel along `dim`: β sets the magnitude apart from the frequency α."""
+    """y = x + sin²(αx)/β per channel along `dim`: β sets the magnitude apart from the frequency α.
+    `alpha`, `beta`: one initial value each, or one per channel (tensors of shape (channels,))."""
 
-    def __init__(self, channels: int, alpha: float = 1.0, beta: float = 1.0, logscale: bool = False,
+    def __init__(self, channels: int, alpha: float | Tensor = 1.0, beta: float | Tensor = 1.0, logscale: bool = False,
                  trainable: bool = True, dim: int = 1, correction: str | None = None,
                  impl: str = "fused") -> None:
         super().__init__(channels, alpha, logscale, dim, correction, impl, beta)

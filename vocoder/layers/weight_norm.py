@@ -102,6 +102,26 @@ def weight_norm_once(*modules: nn.Module) -> Iterator[None]:
             p.computed = None
 
 
+@contextmanager
+def computed_weights_as_leaves(*modules: nn.Module) -> Iterator[list[tuple[Tensor, Tensor]]]:
+    """Inside `weight_norm_once`: every weight computed on entry stands in, for this block, as a leaf
+    (a detached copy that requires grad), so that several backward passes accumulate into its .grad and
+    stop there; yields (computed weight, leaf) pairs, for one weight-norm backward of the sum later."""
+    swapped = []
+    for _, p in _parametrizations(modules):
+        if p.computed is not None:
+            weight, g_version, v_version = p.computed
+            leaf = weight.detach().requires_grad_(True)
+            p.computed = (leaf, g_version, v_version)
+            swapped.append((p, weight, leaf))
+    try:
+        yield [(weight, leaf) for _, weight, leaf in swapped]
+    finally:
+        for p, weight, _ in swapped:
+            if p.computed is not None:
+                p.computed = (weight, *p.computed[1:])
+
+
 def _load_hook(module: nn.Module, state_dict, prefix, *args) -> None:
     adapt_weight_norm_keys(state_dict, prefix, parametrize.is_parametrized(module, "weight"))
 

@@ -4,7 +4,7 @@ Submodule and buffer names follow NVIDIA BigVGAN, so its discriminator state dic
 (legacy weight-norm keys `weight_g`/`weight_v` are mapped by `vocoder.layers.weight_norm`). Each
 multi-discriminator maps (real, generated) audio of shape (B, 1, T) to BigVGAN's tuple
 (real scores, generated scores, real feature maps, generated feature maps); `features=False` drops
-the feature maps as each sub-discriminator finishes, and `checkpointing = True` recomputes each
+the feature maps as each sub-discriminator finishes, and `checkpointing=True` (built so) recomputes each
 sub-discriminator in backward (training memory). Leaky ReLUs run in place on the conv outputs, so a
 layer keeps one tensor for backward, not two.
 """
@@ -70,7 +70,10 @@ class _MultiDiscriminator(nn.Module):
     """Scores (real, generated) with every sub-discriminator in `self.discriminators`."""
 
     discriminators: nn.ModuleList
-    checkpointing = False  # recompute each sub-discriminator in backward (set by the training step)
+
+    def __init__(self, checkpointing: bool = False) -> None:
+        super().__init__()
+        self.checkpointing = bool(checkpointing)  # recompute each sub-discriminator in backward
 
     def _score(self, d: nn.Module, x: torch.Tensor, features: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if self.checkpointing and self.training and torch.is_grad_enabled():
@@ -147,8 +150,9 @@ class MultiPeriodDiscriminator(_MultiDiscriminator):
         periods: Sequence[int] = DEFAULTS["mpd_reshapes"],
         use_spectral_norm: bool = DEFAULTS["use_spectral_norm"],
         discriminator_channel_mult: float = DEFAULTS["discriminator_channel_mult"],
+        checkpointing: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(checkpointing)
         self.mpd_reshapes = list(periods)
         self.discriminators = nn.ModuleList(
             DiscriminatorP(p, use_spectral_norm=use_spectral_norm, channel_mult=discriminator_channel_mult)
@@ -156,10 +160,10 @@ class MultiPeriodDiscriminator(_MultiDiscriminator):
         )
 
     @classmethod
-    def from_config(cls, config: Mapping) -> "MultiPeriodDiscriminator":
+    def from_config(cls, config: Mapping, checkpointing: bool = False) -> "MultiPeriodDiscriminator":
         """Build from BigVGAN keys: mpd_reshapes, use_spectral_norm, discriminator_channel_mult."""
         c = with_defaults(config)
-        return cls(c["mpd_reshapes"], c["use_spectral_norm"], c["discriminator_channel_mult"])
+        return cls(c["mpd_reshapes"], c["use_spectral_norm"], c["discriminator_channel_mult"], checkpointing)
 
 
 class DiscriminatorR(nn.Module):
@@ -207,15 +211,16 @@ class MultiResolutionDiscriminator(_MultiDiscriminator):
         resolutions: Sequence[Sequence[int]] = DEFAULTS["resolutions"],
         use_spectral_norm: bool = DEFAULTS["use_spectral_norm"],
         discriminator_channel_mult: float = DEFAULTS["discriminator_channel_mult"],
+        checkpointing: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(checkpointing)
         self.resolutions = [tuple(r) for r in resolutions]
         self.discriminators = nn.ModuleList(
             DiscriminatorR(r, use_spectral_norm, discriminator_channel_mult) for r in self.resolutions
         )
 
     @classmethod
-    def from_config(cls, config: Mapping) -> "MultiResolutionDiscriminator":
+    def from_config(cls, config: Mapping, checkpointing: bool = False) -> "MultiResolutionDiscriminator":
         """Build from BigVGAN keys: resolutions, use_spectral_norm / mrd_use_spectral_norm,
         discriminator_channel_mult / mrd_channel_mult (the mrd_ keys override)."""
         c = with_defaults(config)
@@ -224,6 +229,7 @@ class MultiResolutionDiscriminator(_MultiDiscriminator):
             resolutions=c["resolutions"],
             use_spectral_norm=c["use_spectral_norm"] if spectral is None else spectral,
             discriminator_channel_mult=c["discriminator_channel_mult"] if mult is None else mult,
+            checkpointing=checkpointing,
         )
 
 
@@ -306,9 +312,10 @@ class MultiScaleSubbandCQTDiscriminator(_MultiDiscriminator):
         hop_lengths: Sequence[int] = DEFAULTS["cqtd_hop_lengths"],
         n_octaves: Sequence[int] = DEFAULTS["cqtd_n_octaves"],
         bins_per_octaves: Sequence[int] = DEFAULTS["cqtd_bins_per_octaves"],
+        checkpointing: bool = False,
         **options: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(checkpointing)
         if not len(hop_lengths) == len(n_octaves) == len(bins_per_octaves):
             raise ValueError("hop_lengths, n_octaves and bins_per_octaves need one entry per scale")
         self.discriminators = nn.ModuleList(
@@ -318,7 +325,7 @@ class MultiScaleSubbandCQTDiscriminator(_MultiDiscriminator):
 
     @classmethod
     def from_config(
-        cls, config: Mapping, sampling_rate: int | None = None
+        cls, config: Mapping, sampling_rate: int | None = None, checkpointing: bool = False
     ) -> "MultiScaleSubbandCQTDiscriminator":
         """Build from BigVGAN keys: sampling_rate (or the argument) and the cqtd_* keys (BigVGAN's
         defaults where absent)."""
@@ -334,7 +341,7 @@ class MultiScaleSubbandCQTDiscriminator(_MultiDiscriminator):
             raise ValueError("cqtd_in_channels other than 1 is not supported (mono audio only)")
         return cls(
             int(sampling_rate), c["cqtd_hop_lengths"], c["cqtd_n_octaves"], c["cqtd_bins_per_octaves"],
-            filters=c["cqtd_filters"], max_filters=c["cqtd_max_filters"], filters_scale=c["cqtd_filters_scale"],
+            checkpointing=checkpointing, filters=c["cqtd_filters"], max_filters=c["cqtd_max_filters"], filters_scale=c["cqtd_filters_scale"],
             dilations=c["cqtd_dilations"], out_channels=c["cqtd_out_channels"],
             normalize_volume=c["cqtd_normalize_volume"],
         )
@@ -348,17 +355,18 @@ def with_defaults(config: Mapping) -> dict[str, Any]:
             for k, v in merged.items()}
 
 
-def build_discriminators(config: Mapping, sampling_rate: int) -> dict[str, nn.Module]:
-    """The `discriminator:` config group's set: MPD plus the CQT discriminator (v2) or MRD (v1).
+def build_discriminators(config: Mapping, sampling_rate: int, checkpointing: bool = False) -> dict[str, nn.Module]:
+    """The `discriminator:` config group's set: MPD plus the CQT discriminator (v2) or MRD (v1);
+    `checkpointing`: each recomputes its sub-discriminators in backward (training memory).
 
     `config` holds DEFAULTS keys only (a ValueError names any other); those left out take DEFAULTS.
     """
     unknown = sorted(set(config) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"discriminator: unknown key(s) {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
-    found: dict[str, nn.Module] = {"mpd": MultiPeriodDiscriminator.from_config(config)}
+    found: dict[str, nn.Module] = {"mpd": MultiPeriodDiscriminator.from_config(config, checkpointing)}
     if with_defaults(config)["use_cqtd_instead_of_mrd"]:
-        found["cqtd"] = MultiScaleSubbandCQTDiscriminator.from_config(config, sampling_rate=sampling_rate)
+        found["cqtd"] = MultiScaleSubbandCQTDiscriminator.from_config(config, sampling_rate, checkpointing)
     else:
-        found["mrd"] = MultiResolutionDiscriminator.from_config(config)
+        found["mrd"] = MultiResolutionDiscriminator.from_config(config, checkpointing)
     return found

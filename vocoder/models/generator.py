@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ..booleans import parse_bool
-from ..layers.amp import AMPBlock1, AMPBlock2, amp_activation, init_conv_
+from ..layers.amp import AMPBlock1, AMPBlock2, init_conv_, post_activation, upsample_activation
 from ..layers.weight_norm import remove_weight_norm, weight_norm
 from .pitch_conditioning import TARGETS, PitchConditioning, stage_strides
 from .generator_settings import check_arguments, plain
@@ -33,6 +33,8 @@ class Generator(nn.Module):
     records). Two ways of running the model, not part of `config`: `impl`, "fused" (the Triton op)
     or "eager" (BigVGAN's plain-PyTorch chain) anti-aliased activations; `activation_checkpointing`,
     each AMP block recomputed in the backward pass (training only).
+    `activation`: "snake"/"snakebeta" (BigVGAN, anti-aliased) or "leaky_relu" (HiFi-GAN V1–V3: LeakyReLU
+    0.1 before each upsampler and in the blocks, 0.01 before conv_post, no anti-aliasing).
     `pitch_source` (not in BigVGAN; `vocoder.models.pitch_conditioning`): an optional component whose
     excitation each upsampling stage adds; `conditioning` is None without it.
     """
@@ -65,6 +67,7 @@ class Generator(nn.Module):
 
         self.conv_pre = weight_norm(nn.Conv1d(num_mels, upsample_initial_channel, 7, 1, padding=3))
         self.ups = nn.ModuleList()
+        self.upsample_activations = nn.ModuleList(upsample_activation(activation) for _ in upsample_rates)
         self.resblocks = nn.ModuleList()
         block = RESBLOCKS[resblock]
         ch = upsample_initial_channel
@@ -76,7 +79,7 @@ class Generator(nn.Module):
             ch //= 2
             for k, d in zip(resblock_kernel_sizes, resblock_dilation_sizes):
                 self.resblocks.append(block(ch, k, d, activation, snake_logscale, init, impl))
-        self.activation_post = amp_activation(activation, ch, snake_logscale, impl)
+        self.activation_post = post_activation(activation, ch, snake_logscale, impl)
         self.conv_post = weight_norm(init_conv_(nn.Conv1d(ch, 1, 7, 1, padding=3, bias=use_bias_at_final), init))
         self.conditioning: PitchConditioning | None = None
         if source:
@@ -144,7 +147,7 @@ class Generator(nn.Module):
             raise ValueError("this generator has no pitch source (model.pitch_source): it takes no f0")
         x = self.conv_pre(mel)
         for i, up in enumerate(self.ups):
-            x = up[0](x)
+            x = up[0](self.upsample_activations[i](x))
             if excitations is not None:
                 x = x + excitations[i].to(x.dtype)
             xs = self._block(i * self.num_kernels, x)

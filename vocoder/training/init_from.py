@@ -1,6 +1,7 @@
 """`train.init_from`: a fresh run that starts from NVIDIA's release folder (generator; discriminators and
 both AdamW states where `bigvgan_discriminator_optimizer.pt` is there), one of our training checkpoints,
-or a generator alone; its model, mel and discriminator settings become the run's.
+or a generator alone (ours, or HiFi-GAN's: file or folder, its `do_` file not read); its model, mel and
+discriminator settings become the run's.
 
 NVIDIA's optimiser states are indexed by parameter position: `optim_g` in its generator's parameter
 order, `optim_d` in `chain(mrd.parameters(), mpd.parameters())`. Both are mapped onto ours by name
@@ -19,10 +20,10 @@ from typing import Any
 from torch import nn
 
 from ..checkpoint import (NVIDIA_CONFIG, NVIDIA_WEIGHTS, CheckpointError, check_state_dict, generator_state,
-                          load_checkpoint, load_model_keys, read_model_config)
+                          load_checkpoint, load_model_keys, read_discriminator_record, read_model_config)
 from ..layers.weight_norm import G, LEGACY_G, LEGACY_V, V, adapt_state_dict
 from ..models.discriminators import DEFAULTS, with_defaults
-from .resume import TRAINING_KEYS, discriminator_settings
+from .resume import TRAINING_KEYS
 from .step import GanStep
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,18 @@ def read_init_source(spec: str) -> InitSource:
     except HubError:  # a hub snapshot without the training state: the generator alone
         path = resolve_checkpoint(spec)
     folder = path if path.is_dir() else path.parent
-    if path.is_dir() or (path.name == NVIDIA_WEIGHTS and (folder / NVIDIA_CONFIG).is_file()):
+    nvidia = (folder / NVIDIA_WEIGHTS).is_file() and (folder / NVIDIA_CONFIG).is_file()
+    if nvidia and (path.is_dir() or path.name == NVIDIA_WEIGHTS):
         return _read_nvidia(spec, folder)
+    if path.is_dir():  # a HiFi-GAN folder (vocoder.hifigan_checkpoint): its generator; no discriminators
+        return _generator_alone(spec, path)
     ckpt = load_checkpoint(path)
     if all(k in ckpt for k in TRAINING_KEYS):
         return _read_training(spec, path, ckpt)
+    return _generator_alone(spec, path)
+
+
+def _generator_alone(spec: str, path: Path) -> InitSource:
     generator, mel, _ = load_model_keys(path)
     return InitSource(spec, "generator", {"generator": generator.config, "mel": mel}, None, generator.state_dict())
 
@@ -113,8 +121,7 @@ def _read_nvidia(spec: str, folder: Path) -> InitSource:
 
 def _read_training(spec: str, path: Path, ckpt: dict) -> InitSource:
     record = read_model_config(ckpt, str(path))
-    run = ckpt.get("run_config") or ckpt.get("config") or {}
-    settings = discriminator_settings(run) if isinstance(run, dict) else {}
+    settings = read_discriminator_record(ckpt)
     return InitSource(spec, "training", record, settings or None, generator_state(ckpt["generator"]),
                       discriminators=_split(ckpt["discriminators"]), optim_g=ckpt["optim_g"],
                       optim_d=ckpt["optim_d"], schedules={"sched_g": ckpt["sched_g"], "sched_d": ckpt["sched_d"]},

@@ -14,24 +14,24 @@ from torch.utils.data import DataLoader
 
 from ..audio import MelSpectrogram
 from ..booleans import parse_bool
-from ..checkpoint import generator_state, model_record, read_model_config
+from ..checkpoint import (discriminator_record, generator_state, model_record, read_discriminator_record,
+                          read_model_config)
 from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
 from ..models.generator import Generator
-from ..runtime import check_precision, set_cudnn_benchmark
+from ..runtime import DEVICES, check_precision
 from .bad_files import BadFiles
 from .batches import BatchStream
 from .distributed import Distributed, all_finite, gather_new
 from .init_from import SCHEDULES, InitSource, load_into, read_init_source
 from .logger import RunLogger
 from .option_types import check_types
-from .resume import ResumeError, config_differences, discriminator_settings, newest_loadable, set_aside_corrupt
+from .resume import ResumeError, config_differences, newest_loadable, set_aside_corrupt
 from .rng import rng_state, set_rng_state
 from .run_dir import RunDirInUse, RunDirLock, checkpoint_dir, latest_checkpoint, remove_unfinished, save_step, set_aside
 from .step import COMPILE_MODES, GanStep
 from .trainable import TRAINABLE, set_trainable
 
 log = logging.getLogger(__name__)
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -106,19 +106,19 @@ class TrainOptions:
 class Trainer:
     """Owns the models, optimisers and schedulers; `fit()` runs to `max_steps`, resuming if it can.
 
-    Checkpoints record the model as `vocoder.checkpoint.model_record` (the generator's config and the
-    mel settings, taken from `generator` and `mel`) and `run_config`, the run's whole config as a
-    plain dict, for the record only: nothing here reads it.
+    Checkpoints record the model as `vocoder.checkpoint.model_record` (the generator's config, the
+    mel settings and `discriminator`, the settings the discriminators were built from), which resume
+    compares; and `run_config`, the run's whole config as a plain dict, for the record only: nothing
+    reads it back.
     """
 
     def __init__(self, generator: Generator, discriminators: dict[str, nn.Module], mel: MelSpectrogram,
                  mel_loss: nn.Module, train_loader: DataLoader, val_loader: DataLoader | None,
                  options: TrainOptions, run_dir: Path, env: Distributed, run_config: dict | None = None,
-                 init: InitSource | None = None) -> None:
+                 init: InitSource | None = None, discriminator: dict | None = None) -> None:
         self.opt, self.run_dir, self.run_config, self.env = options, Path(run_dir), run_config, env
+        self.discriminator = discriminator
         self.init = init  # what train.init_from holds, read already (vocoder.train took its settings)
-        generator.activation_checkpointing = options.activation_checkpointing
-        set_cudnn_benchmark(options.cudnn_benchmark)
         # before DDP wraps the generator: it registers the parameters that need a gradient
         self.trained_params = set_trainable(generator, options.trainable, options.freeze_stages)
         dev = env.device
@@ -128,7 +128,6 @@ class Trainer:
                            clip_grad_norm=options.clip_grad_norm, lambda_mel=options.lambda_mel,
                            lambda_auxiliary=options.lambda_pitch,
                            precision=options.precision, distributed=env.enabled,
-                           discriminator_checkpointing=options.discriminator_checkpointing,
                            compile=options.compile)
         self.generator, self.discriminators, self.mel = self.gan.generator, self.gan.discriminators, self.gan.mel
         self.train_loader, self.val_loader = train_loader, val_loader
@@ -149,7 +148,8 @@ class Trainer:
             dist.all_gather_object(rngs, rng_state(self.env.device))
         return {"generator": self.generator.state_dict(), "discriminators": self.discriminators.state_dict(),
                 **self.gan.state_dict(), "step": self.step,
-                "model": model_record(self.generator, self.mel.config), "run_config": self.run_config,
+                "model": model_record(self.generator, self.mel.config, self.discriminator),
+                "run_config": self.run_config,
                 "data": {**self.train_batches.state_dict(), "bad_files": self.bad_files.state_dict()},
                 "rng": rngs}
 
@@ -165,9 +165,9 @@ class Trainer:
         if keys:
             raise ResumeError(f"{path} was trained with a different model config (differs in: "
                               f"{', '.join(keys)}); use another run_dir or train.resume=false")
-        saved_run = ckpt.get("run_config") or ckpt.get("config") or {}
-        if isinstance(saved_run, dict) and isinstance(self.run_config, dict):
-            keys = config_differences(discriminator_settings(saved_run), discriminator_settings(self.run_config))
+        saved_discriminator = read_discriminator_record(ckpt)
+        if saved_discriminator is not None and self.discriminator is not None:
+            keys = config_differences(saved_discriminator, discriminator_record(self.discriminator))
             if keys:
                 raise ResumeError(f"{path} was trained with a different discriminator config (differs in: "
                                   f"{', '.join(keys)}); use another run_dir or train.resume=false")

@@ -4,14 +4,12 @@ deleted; when none loads, resuming is refused with what to do instead."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..checkpoint import CheckpointError, load_checkpoint
-from ..models.discriminators import with_defaults
 from .run_dir import checkpoint_dir, list_checkpoints
 
 log = logging.getLogger(__name__)
@@ -74,13 +72,3 @@ def config_differences(saved: Mapping | None, current: Mapping | None, ignore: s
     """Keys (outside `ignore`) whose values differ between two config sections, sorted."""
     saved, current = saved or {}, current or {}
     return sorted(k for k in set(saved) | set(current) if k not in ignore and saved.get(k) != current.get(k))
-
-
-def discriminator_settings(run_config: Mapping) -> dict:
-    """A recorded run config's discriminator settings over the defaults (older runs recorded only the
-    keys their yaml set), or {} when none were recorded."""
-    section = run_config.get("discriminator")
-    if not isinstance(section, Mapping):
-        return {}
-    # as JSON values, so that a tuple default and a yaml list compare equal
-    return json.loads(json.dumps(with_defaults({k: v for k, v in section.items() if k != "defaults"})))

@@ -16,6 +16,7 @@ from torch.utils.checkpoint import checkpoint
 from ..layers.weight_norm import weight_norm_once
 from ..models.losses import discriminator_loss, sub_discriminator_generator_losses
 from ..runtime import autocast, check_precision, conv_precision
+from .split_backward import discriminator_backward_in_two_passes
 
 # torch.compile modes for the generator (None: not compiled); "reduce-overhead" adds CUDA graphs
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune-no-cudagraphs")
@@ -48,9 +49,11 @@ class GanStep:
     is computed once per phase (`weight_norm_once`); in the generator update the discriminators'
     parameters are frozen and the real audio's features are computed without a graph (BigVGAN
     also backpropagates into the discriminators there and then discards those gradients).
-    Options: `discriminator_checkpointing` recomputes each sub-discriminator in backward (the
-    generator update's feature-matching loss inside the recomputed part); `compile` runs the
-    generator through `torch.compile` with that mode.
+    Discriminators built with `checkpointing=True` recompute each sub-discriminator in backward,
+    and then so does the generator update's feature-matching loss; `compile` runs the generator
+    through `torch.compile` with that mode; `split_discriminator_backward` (not under DDP) runs the
+    discriminators' backward on real audio, then on generated audio: the same gradients with half
+    the discriminator graph alive (`vocoder.training.split_backward`), a few % slower.
     A generator with a conditioning (`Generator.targets` not empty) is driven by the batch's
     targets and reports auxiliary losses; `lambda_auxiliary` × each joins the generator's loss.
     """
@@ -59,8 +62,7 @@ class GanStep:
                  mel_loss: nn.Module, *, learning_rate: float = 1e-4, adam_betas: tuple[float, float] = (0.8, 0.99),
                  lr_decay: float = 0.9999996, clip_grad_norm: float = 500.0, lambda_mel: float = 15.0,
                  lambda_auxiliary: float = 1.0, precision: str = "tf32", distributed: bool = False,
-                 discriminator_checkpointing: bool = False,
-                 compile: str | None = None) -> None:
+                 compile: str | None = None, split_discriminator_backward: bool = False) -> None:
         check_precision(precision, training=True)
         if compile not in COMPILE_MODES:
             raise ValueError(f"compile must be one of {', '.join(map(str, COMPILE_MODES))}, got {compile!r}")
@@ -68,9 +70,10 @@ class GanStep:
         self.mel, self.mel_loss = mel, mel_loss
         self.clip_grad_norm, self.lambda_mel, self.precision = clip_grad_norm, lambda_mel, precision
         self.lambda_auxiliary = lambda_auxiliary
-        self.discriminator_checkpointing, self.compile = discriminator_checkpointing, compile
-        for d in self.discriminators.values():
-            d.checkpointing = discriminator_checkpointing
+        self.compile = compile
+        self.discriminator_checkpointing = any(getattr(d, "checkpointing", False) for d in discriminators.values())
+        # real, then generated audio's discriminator backward (vocoder.training.split_backward); not through DDP
+        self.split_discriminator_backward = bool(split_discriminator_backward) and not distributed
         betas = tuple(adam_betas)
         self.optim_g = torch.optim.AdamW(self.generator.parameters(), learning_rate, betas)
         self.optim_d = torch.optim.AdamW(self.discriminators.parameters(), learning_rate, betas)
@@ -142,16 +145,26 @@ class GanStep:
         """One AdamW step of the discriminators on real vs (detached) generated audio."""
         loss_d, d_parts = 0.0, {}
         with weight_norm_once(self.discriminators):
-            for name, d in self.d_train.items():
+            if self.split_discriminator_backward:  # the same gradients, half the live graph; checked after
+                self.optim_d.zero_grad(set_to_none=True)
+                parts = discriminator_backward_in_two_passes(self.discriminators, wav, fake.detach(), self.autocast,
+                                                             self.discriminator_checkpointing)
+                for name, loss in parts.items():
+                    d_parts[f"d_{name}"] = loss
+                    loss_d = loss_d + loss
+                if check:
+                    check(loss_d, "discriminator loss", d_parts)
+            for name, d in ({} if self.split_discriminator_backward else self.d_train).items():
                 with self.autocast():
                     real_out, fake_out, _, _ = d(wav, fake.detach(), features=False)
                 loss, _, _ = discriminator_loss(real_out, fake_out)
                 d_parts[f"d_{name}"] = loss.detach()
                 loss_d = loss_d + loss
-            if check:
-                check(loss_d, "discriminator loss", d_parts)
-            self.optim_d.zero_grad(set_to_none=True)
-            loss_d.backward()
+            if not self.split_discriminator_backward:
+                if check:
+                    check(loss_d, "discriminator loss", d_parts)
+                self.optim_d.zero_grad(set_to_none=True)
+                loss_d.backward()
         # each discriminator clipped on its own, as NVIDIA's train.py does
         norms = {f"grad_norm_{name}": nn.utils.clip_grad_norm_(d.parameters(), self.clip_grad_norm)
                  for name, d in self.discriminators.items()}
