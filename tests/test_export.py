@@ -144,7 +144,7 @@ def test_cli_refuses_bad_checkpoint_and_output_in_one_line(tmp_path, monkeypatch
     (tmp_path / "kept.onnx").write_bytes(b"the user's file")
     cases = [
         ([f"checkpoint={tmp_path / 'missing.pt'}", f"output={tmp_path / 'a.onnx'}"], "missing.pt does not exist"),
-        ([f"checkpoint={tmp_path / 'broken.pt'}", f"output={tmp_path / 'a.onnx'}"], "broken.pt is not a loadable"),
+        ([f"checkpoint={tmp_path / 'broken.pt'}", f"output={tmp_path / 'a.onnx'}"], "broken.pt is not a checkpoint"),
         ([f"checkpoint={checkpoint}", f"output={tmp_path}"], "is a folder"),
         ([f"checkpoint={checkpoint}", f"output={tmp_path / 'kept.onnx'}"], "exists; it is kept"),
         ([f"checkpoint={checkpoint}", f"output={tmp_path / 'a.wav'}"], "ending in .onnx"),

@@ -13,17 +13,18 @@ import time
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from .booleans import parse_bool
 from .checkpoint import CheckpointError
-from .cli import check_overrides, fail
+from .cli import EntryPoint, error_line
 from .onnx_export import OPSET, ExportError, check_output_path, read_metadata
 from .vocoder import Vocoder
 
-PROG = "vocoder.export"
 CONFIG = Path(__file__).resolve().parent / "configs" / "export.yaml"
-USAGE = "usage: python -m vocoder.export checkpoint=CKPT output=model.onnx [precision=fp16] [frames=N] [key=value ...]"
+CLI = EntryPoint("vocoder.export", CONFIG.stem,
+                 "usage: python -m vocoder.export checkpoint=CKPT output=model.onnx [precision=fp16] [frames=N] "
+                 "[key=value ...]")
 
 
 def run(checkpoint: str, output: str, revision: str | None = None, precision: str = "fp32",
@@ -48,18 +49,16 @@ def run(checkpoint: str, output: str, revision: str | None = None, precision: st
 def main(cfg: DictConfig) -> None:
     """Hydra entry: `key=value` overrides against vocoder/configs/export.yaml; exit status 2 for a bad
     argument, checkpoint or output path."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        fail(PROG, f"set {' '.join(f'{k}=...' for k in missing)} ({USAGE})")
+    options = CLI.options(cfg)
     try:
-        run(**OmegaConf.to_container(cfg, resolve=True))
+        run(**options)
     except (ExportError, CheckpointError, FileNotFoundError, ValueError) as e:
-        fail(PROG, e)
+        CLI.fail(error_line(e))
 
 
 def cli() -> None:
-    """`python -m vocoder.export key=value ...`: overrides checked first (one line for a mistake), then `main`."""
-    check_overrides(PROG, CONFIG.parent, CONFIG.stem, sys.argv[1:])
+    """`python -m vocoder.export key=value ...`: the arguments checked (`vocoder.cli`), then `main`."""
+    CLI.check_argv(sys.argv[1:])
     main()
 
 
