@@ -1,6 +1,7 @@
-"""ONNX export: ONNX Runtime gives PyTorch's audio for every model shape family (small widths), the graph
-holds only standard ONNX ops with weight norm folded, the metadata round-trips, fixed windows, and
-`python -m vocoder.export`'s one-line refusals."""
+"""ONNX export: ONNX Runtime gives PyTorch's audio for every model shape family (small widths: BigVGAN v1,
+v2, resblock 2, HiFi-GAN, the demo's pitch source), the graph holds only standard ONNX ops with weight
+norm folded, the metadata round-trips, fixed windows, fp16, and `python -m vocoder.export`'s one-line
+refusals."""
 
 import sys
 
@@ -27,6 +28,8 @@ FAMILIES = {  # the shipped models' shapes at small width
                use_bias_at_final=False),
     "resblock2": dict(resblock="2", activation="snakebeta", snake_logscale=True, use_tanh_at_final=False,
                       use_bias_at_final=False),
+    "hifigan": dict(resblock="2", activation="leaky_relu", resblock_dilation_sizes=[[1, 2], [2, 6]],
+                    use_tanh_at_final=True, use_bias_at_final=True),  # HiFi-GAN V3's shape: no anti-aliasing
     "demo": dict(resblock="2", activation="snakebeta", snake_logscale=True, use_tanh_at_final=False,
                  use_bias_at_final=False, pitch_source=dict(sampling_rate=8000, harmonics=4, predictor_channels=8,
                                                             predictor_layers=1, bins=32)),
@@ -38,7 +41,7 @@ def small_generator(family: str, seed: int = 0) -> Generator:
     """A small generator of `family` with audible random weights and Snake parameters away from 1."""
     torch.manual_seed(seed)
     generator = Generator.from_config({**SMALL, **FAMILIES[family]})
-    logscale = generator.config["snake_logscale"]
+    logscale = generator.config.get("snake_logscale", True)
     with torch.no_grad():
         for name, p in generator.named_parameters():
             if name.endswith((".alpha", ".beta")):
