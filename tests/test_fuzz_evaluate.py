@@ -72,3 +72,26 @@ def test_means_count_unscorable_files_and_say_which(tmp_path, capsys):
     assert "PESQ-wb: 1 of 4 files scored at the worst value 1 (the generated audio has no score" in out
     assert "PESQ-wb: mean over 3 of 4 files; left out (undefined for the pair): d.wav" in out
     assert "envelope corr.: 1 of 4 files scored at the worst value -1" in out
+
+
+@pytest.mark.parametrize("reference_has_speech", [True, False])
+def test_no_utterances_is_blamed_on_the_file_pesq_finds_no_speech_in(monkeypatch, reference_has_speech):
+    """PESQ's NoUtterancesError is told apart by scoring the reference against itself: speech there
+    puts the fault on the generated file (worst value), none leaves the pair out."""
+    import numpy as np
+    import pesq as pesq_module
+
+    real = pesq_module.pesq
+
+    def fake(rate, ref, deg, mode):
+        if np.array_equal(ref, deg) and reference_has_speech:
+            return real(rate, ref, deg, mode)
+        raise pesq_module.NoUtterancesError("no utterances")
+
+    monkeypatch.setattr(pesq_module, "pesq", fake)
+    clip = speech("awb_000.flac")
+    with pytest.raises(Exception) as caught:
+        pesq_wb(clip, 0.5 * clip, SR)
+    assert type(caught.value).__name__ == "UndefinedMetric"
+    assert caught.value.generated_at_fault is reference_has_speech
+    assert ("generated audio" if reference_has_speech else "reference") in str(caught.value)

@@ -13,6 +13,8 @@ PESQ_RATE = 16000  # wide-band PESQ is defined at 16 kHz: both signals are resam
 
 def _has_utterances(audio16: np.ndarray) -> bool:
     """Whether PESQ finds speech in `audio16` (16 kHz) compared with itself."""
+    from pesq import PesqError, pesq
+
     try:
         pesq(PESQ_RATE, audio16, audio16, "wb")
     except PesqError:
