@@ -153,6 +153,8 @@ def test_cli_refuses_bad_checkpoint_and_output_in_one_line(tmp_path, monkeypatch
         ([f"checkpoint={checkpoint}", f"output={tmp_path / 'a.wav'}"], "ending in .onnx"),
         ([f"checkpoint={checkpoint}", f"output={tmp_path / 'kept.onnx' / 'a.onnx'}"], "is a file, not a folder"),
         ([f"checkpoint={checkpoint}", f"output={tmp_path / 'a.onnx'}", "frames=0"], "frames must be a positive"),
+        ([f"checkpoint={tmp_path / 'missing.pt'}", f"output={tmp_path / 'a.onnx'}", "precision=bf16"],
+         "precision must be one of fp32, fp16"),  # options are checked before the checkpoint is read
         ([f"checkpoint={checkpoint}"], "set output=..."),
         ([f"checkpoint={checkpoint}", f"output={tmp_path / 'a.onnx'}", "precison=fp16"], "precison"),
     ]

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from .booleans import parse_bool
 from .checkpoint import CheckpointError
 from .cli import EntryPoint, error_line
-from .onnx_export import OPSET, ExportError, check_output_path, read_metadata
+from .onnx_export import OPSET, ExportError, check_options, check_output_path, read_metadata
 from .vocoder import Vocoder
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "export.yaml"
@@ -29,10 +29,12 @@ CLI = EntryPoint("vocoder.export", CONFIG.stem,
 
 def run(checkpoint: str, output: str, revision: str | None = None, precision: str = "fp32",
         frames: int | None = None, batch: int | None = None, overwrite: bool | str = False) -> Path:
-    """The whole command from plain values: check the output, load the checkpoint, export, report."""
+    """The whole command from plain values: check the options and the output, load the checkpoint, export,
+    report."""
     overwrite = parse_bool(overwrite, "overwrite")
     if not str(checkpoint).strip():
         raise ExportError("checkpoint must be a path or a hub id, got ''")
+    frames, batch = check_options(precision, frames, batch)
     out = check_output_path(str(output), overwrite)
     start = time.perf_counter()
     voc = Vocoder.from_checkpoint(str(checkpoint), device="cpu", revision=revision)

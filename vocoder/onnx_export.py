@@ -103,6 +103,13 @@ def _optional_int(value: Any, name: str) -> int | None:
     return value
 
 
+def check_options(precision: str, frames: Any = None, batch: Any = None) -> tuple[int | None, int | None]:
+    """(frames, batch) as ints or None after checking them and `precision`; an ExportError in one line."""
+    if precision not in PRECISIONS:
+        raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return _optional_int(frames, "frames"), _optional_int(batch, "batch")
+
+
 def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """`path` as a Path after checking it can take the .onnx file: not a folder, not an existing file
     (unless `overwrite`), ending in .onnx; an ExportError in one line otherwise."""
@@ -132,9 +139,7 @@ def export_onnx(generator: Generator, mel: Mapping[str, Any], path: str | os.Pat
     W + 2·overlap_frames frames), or None for dynamic. The file is written atomically; an existing
     one is replaced only with `overwrite`.
     """
-    if precision not in PRECISIONS:
-        raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    frames, batch = _optional_int(frames, "frames"), _optional_int(batch, "batch")
+    frames, batch = check_options(precision, frames, batch)
     if frames is not None and generator.conditioning is not None:
         raise ExportError("frames: a fixed window is refused for a model with a pitch source: its phase and "
                           "noise continue from window to window, which a window-sized graph does not take "
