@@ -3,6 +3,7 @@ before their samples are read, in inference, evaluation and training alike) and 
 other kinds (a config.json, pickled code, safetensors: said what they are; safetensors weights load)."""
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -79,13 +80,18 @@ def test_evaluate_fails_those_pairs_alone(odd_rates, checkpoint):
         assert problem in scores.failed[name]
 
 
-def test_training_skips_those_files_as_bad(odd_rates):
+def test_training_skips_those_files_at_start_up(odd_rates, caplog):
+    """The start-up header scan applies `load_audio`'s rate checks: such a file is skipped there with
+    one warning line, not first met (and skipped) when a batch loads it."""
     files = [odd_rates / "one_hz.wav", odd_rates / "coprime.wav", odd_rates / "good.wav"]
-    dataset = build_dataset(files, SR, 1024, 256, train=True, seed=0, name="training set")
+    with caplog.at_level(logging.WARNING):
+        dataset = build_dataset(files, SR, 1024, 256, train=True, seed=0, name="training set")
+    assert dataset.files == [odd_rates / "good.wav"]
+    for name, problem in RATE_PROBLEMS.items():
+        (line,) = [r.getMessage() for r in caplog.records if name in r.getMessage()]
+        assert line.startswith(f"training set: skipping {odd_rates / name}: {problem}") and "\n" not in line
     item = dataset[0]
-    assert item["path"] == str(odd_rates / "good.wav") and item["audio"].shape == (1024,)
-    assert [(Path(p).name, RATE_PROBLEMS[Path(p).name] in reason) for p, reason in item["skipped"]] == \
-        [("one_hz.wav", True), ("coprime.wav", True)]
+    assert item["path"] == str(odd_rates / "good.wav") and item["audio"].shape == (1024,) and not item["skipped"]
 
 
 # ---------------------------------------------------------------- checkpoint files of other kinds

@@ -4,6 +4,7 @@ torch.save, validation files too short for the STFT, teacher-forced mel files ch
 `data.val_files` on a small folder, and a linked wav with `data.mel_dir`."""
 
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -21,11 +22,13 @@ from test_fuzz_infer import cli as infer_cli
 from test_fuzz_infer import tree
 from test_fuzz_train import cli as train_cli
 from test_fuzz_train import failing_save, fit, one_line_error, overrides
-from test_train import write_noise
+from test_train import plain, write_noise
 
 import vocoder.infer as vi
+import vocoder.train as vt
 from vocoder.atomic import atomic_write
 from vocoder.data.mel_pairs import build_mel_pairs
+from vocoder.evaluation import WORST
 from vocoder.infer_paths import InferError, is_earlier_output
 from vocoder.training.distributed import setup
 from vocoder.training.run_dir import RunDirInUse, RunDirLock
@@ -299,6 +302,36 @@ def test_the_checkpoint_is_written_before_validation(env, tmp_path, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         fit(env, overrides(corpus, tmp_path / "run", 2, "data.val_files=1", "train.validation_files=1"))
     assert os.listdir(tmp_path / "run" / "checkpoints") == ["step_00000002.pt"]  # step 2 is not lost
+
+
+def test_a_silent_generated_validation_file_is_logged_at_the_worst_pesq(env, tmp_path, monkeypatch, caplog):
+    """Validation averages as `vocoder.evaluate` does: silent generated audio scores PESQ's worst value,
+    it is not left out of the mean (which would then be NaN here, or a mean over the good files)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(5):
+        write_noise(corpus / f"clip_{i}.wav", 7200, seed=i)
+    trainer = vt.build_trainer(plain(overrides(corpus, tmp_path / "run", 1, "data.val_files=1",
+                                               "train.validation_files=1")), env)
+    try:
+        monkeypatch.setattr(trainer, "generator", SilentGenerator(trainer.generator))
+        with caplog.at_level(logging.WARNING):
+            result = trainer.validate()
+    finally:
+        trainer.log.close()
+    assert result["pesq"] == WORST["pesq"] and math.isfinite(result["m_stft"]) and math.isfinite(result["mel_l1"])
+    assert any("clip_0.wav" in r.getMessage() and "generated audio is silent" in r.getMessage() for r in caplog.records)
+
+
+class SilentGenerator(torch.nn.Module):
+    """A generator whose output has the right length and no sound."""
+
+    def __init__(self, generator: torch.nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(self.generator(mel))
 
 
 # ---------------------------------------------------------------- 8 and 13. teacher-forced mel files

@@ -93,8 +93,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.3g} hours" if seconds >= 3600 else f"{seconds:.3g} s"
 
 
-def _rate_problem(file_sr: int, frames: int, sampling_rate: int, max_seconds: float) -> str | None:
-    """Why a file of `frames` frames at `file_sr` cannot be read at `sampling_rate`, or None."""
+def rate_problem(file_sr: int, frames: int, sampling_rate: int, max_seconds: float = MAX_AUDIO_SECONDS) -> str | None:
+    """Why a file of `frames` frames at `file_sr` (its header's values) cannot be read at `sampling_rate`,
+    or None: one check for `load_audio` and the scans that vet files from their headers."""
     if file_sr < MIN_SAMPLING_RATE:
         return (f"its header declares a sample rate of {file_sr} Hz, below {MIN_SAMPLING_RATE} Hz: a damaged "
                 "header or not audio")
@@ -143,7 +144,7 @@ def load_audio(
         raise AudioError(f"{name}: is a directory, not an audio file")
     try:
         with sf.SoundFile(name) as f:
-            problem = _rate_problem(f.samplerate, f.frames, sampling_rate, max_seconds)
+            problem = rate_problem(f.samplerate, f.frames, sampling_rate, max_seconds)
             if problem is None:
                 data, file_sr, log = f.read(dtype="float32", always_2d=True), f.samplerate, f.extra_info
     except Exception as err:  # libsndfile's errors vary by format; keep its reason

@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import soundfile as sf
 
+from ..audio.io import rate_problem
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
@@ -177,6 +179,10 @@ def scan_audio_files(paths: Iterable[str | Path], min_samples: int, sampling_rat
         if info.frames <= 0:
             broken.append((path, "empty: 0 audio frames"))
             continue
+        problem = rate_problem(info.samplerate, info.frames, sampling_rate or info.samplerate)
+        if problem is not None:
+            broken.append((path, problem))
+            continue
         samples = info.frames
         if sampling_rate is not None and info.samplerate != sampling_rate:
             samples = info.frames * sampling_rate // info.samplerate
@@ -193,8 +199,9 @@ def check_audio_files(paths: Iterable[str | Path], min_samples: int,
                       sampling_rate: int | None = None) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Split `paths` into (good, broken with a reason) from their headers (`soundfile.info`, no decoding).
 
-    Broken: missing, unreadable, 0 frames, or shorter than `min_samples` (the hop size: such a
-    file has no mel frame), counted at `sampling_rate` when given (the rate it will be resampled to).
+    Broken: missing, unreadable, 0 frames, a declared rate or length `load_audio` refuses (`rate_problem`),
+    or shorter than `min_samples` (the hop size: such a file has no mel frame), counted at `sampling_rate`
+    when given (the rate it will be resampled to).
     """
     good, broken = scan_audio_files(paths, min_samples, sampling_rate)
     return [h.path for h in good], broken

@@ -9,7 +9,7 @@ from .pair import DEFAULT_MEL, HIGHER_IS_BETTER, METRICS, WORST, Scores, check_m
 from .pairing import Pair, PairingError, audio_files, pair_files
 from .periodicity import periodicity_metrics, pitch_and_periodicity
 from .pesq_score import PESQ_RATE, pesq_wb
-from .report import coverage_lines, markdown_table, metrics_csv, summary_json
+from .report import coverage_lines, markdown_table, means, metrics_csv, summary_json
 from .signals import UndefinedMetric
 from .stft_distance import STFT_RESOLUTIONS, multi_resolution_stft_distance
 
@@ -30,6 +30,7 @@ __all__ = [
     "check_metrics",
     "coverage_lines",
     "markdown_table",
+    "means",
     "mel_cepstral_distortion",
     "mel_cepstrum",
     "mel_l1",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from ..audio import MelSpectrogram
 from ..booleans import parse_bool
 from ..checkpoint import (discriminator_record, generator_state, model_record, read_discriminator_record,
                           read_model_config)
-from ..evaluation import UndefinedMetric, mel_l1_of_mels, multi_resolution_stft_distance, pesq_wb
+from ..evaluation import means, mel_l1_of_mels, score_pair
 from ..models.generator import Generator
 from ..runtime import DEVICES, check_precision
 from .bad_files import BadFiles
@@ -350,8 +351,9 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         """Mel L1, M-STFT and PESQ-wb (vocoder.evaluation, as NVIDIA's train.py validates) on whole
-        validation utterances (rank 0); a file a metric is undefined for (too short, no speech) is
-        left out of that metric's mean. The training's RNG streams are left as they were."""
+        validation utterances (rank 0), averaged by `vocoder.evaluate`'s rule: a generated file a metric cannot
+        score (silent) counts at its worst value, a reference it cannot score (too short, no speech) is left
+        out. The training's RNG streams are left as they were."""
         if self.val_loader is None or not self.env.is_main or self.opt.validation_files < 1:
             return {}
         streams = rng_state(self.env.device)  # validation must not shift the training's random numbers
@@ -364,7 +366,7 @@ class Trainer:
     def _validate(self) -> dict[str, float]:
         self.generator.eval()
         rate = int(self.mel.sampling_rate)
-        values: dict[str, list[float]] = {"mel_l1": [], "m_stft": [], "pesq": []}
+        rows: list[dict[str, float]] = []
         for i, batch in enumerate(self.val_loader):
             if i >= self.opt.validation_files:
                 break
@@ -380,20 +382,18 @@ class Trainer:
                 fake = self.generator(batch["mel"].to(self.env.device) if "mel" in batch else mel)
             fake = fake.float().reshape(1, -1)[..., : wav.shape[-1]]
             mel_fake = self.mel(fake)
-            values["mel_l1"].append(mel_l1_of_mels(mel, mel_fake))
-            for name, metric in (("m_stft", lambda: multi_resolution_stft_distance(wav, fake)),
-                                 ("pesq", lambda: pesq_wb(wav, fake, rate))):
-                try:
-                    values[name].append(metric())
-                except UndefinedMetric:
-                    pass
+            scores = score_pair(wav.reshape(-1), fake.reshape(-1), rate, mel=self.mel, metrics=("pesq", "m_stft"))
+            if scores.worst:  # the generated audio alone leaves a metric undefined: scored at its worst value
+                log.warning("validation: %s: %s", batch["path"][0], "; ".join(scores.notes))
+            rows.append({"mel_l1": mel_l1_of_mels(mel, mel_fake), **scores})
             if i < 2:
                 if self.step == 0:
                     self.log.audio(self.step, f"target/{i}", wav, rate)
                 self.log.audio(self.step, f"generated/{i}", fake, rate)
                 self.log.mels(self.step, f"mel/{i}", mel, mel_fake)
         self.generator.train()
-        result = {name: sum(v) / len(v) for name, v in values.items() if v}
+        averages, _ = means(rows, ("mel_l1", "m_stft", "pesq"))
+        result = {name: value for name, value in averages.items() if not math.isnan(value)}
         self.log.scalars(self.step, result, prefix="validation")
         shown = ", ".join(f"{title} {result[name]:.4f}" for name, title in
                           (("mel_l1", "mel L1"), ("m_stft", "M-STFT"), ("pesq", "PESQ-wb")) if name in result)
