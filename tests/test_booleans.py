@@ -12,6 +12,7 @@ import vocoder.train  # noqa: F401  (registers discriminator/base and the vocode
 from vocoder.booleans import parse_bool
 from vocoder.evaluate import EvaluateError
 from vocoder.evaluate import run as evaluate
+from vocoder.export import run as export
 from vocoder.infer import run
 from vocoder.models import Generator, build_discriminators
 from vocoder.training.loop import TrainOptions
@@ -56,6 +57,7 @@ CONSUMERS = {  # group → how a value of key reaches the code that uses it, ret
     "discriminator": lambda key, value: sorted(build_discriminators({**DISCRIMINATOR, key: value}, 24000)),
     "infer": lambda key, value: run("no-checkpoint", "no-input", "no-output", **{key: value}),
     "evaluate": lambda key, value: evaluate("no-output", reference="no-ref", generated="no-gen", **{key: value}),
+    "export": lambda key, value: export("no-checkpoint", "no-output.onnx", **{key: value}),
 }
 
 
@@ -64,6 +66,7 @@ def test_every_yes_no_key_of_the_configs_is_parsed_strictly():
     assert set(keys) <= set(CONSUMERS), f"a config group with booleans nobody checks: {set(keys) - set(CONSUMERS)}"
     assert {"resume", "activation_checkpointing", "cudnn_benchmark"} <= keys["train"]
     assert keys["infer"] == {"overwrite", "cudnn_benchmark"} and keys["evaluate"] == {"overwrite"}
+    assert keys["export"] == {"overwrite"}
     assert {"snake_logscale", "use_tanh_at_final"} <= keys["model"]
     for group, names in keys.items():
         for key in names:
