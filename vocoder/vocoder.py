@@ -75,9 +75,10 @@ class Vocoder:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "auto",
                         precision: str = "auto", revision: str | None = None, **options: Any) -> "Vocoder":
-        """Load our checkpoint, a training checkpoint (`step_N.pt`), NVIDIA's `bigvgan_generator.pt`
-        (file, or the folder holding it with its config.json), or a hub id at `revision` (a local path
-        of the same spelling wins; `vocoder.hub`); `options` go to the constructor."""
+        """Load our checkpoint, a training checkpoint (`step_N.pt`), NVIDIA's `bigvgan_generator.pt` or a
+        HiFi-GAN `g_N`/`generator*` file (file, or the folder holding it with its config.json), safetensors
+        generator weights, or a hub id at `revision` (a local path of the same spelling wins;
+        `vocoder.hub`); `options` go to the constructor."""
         generator, mel = load_model(resolve_checkpoint(path, revision), "cpu")
         return cls(generator, mel, device=device, precision=precision, **options)
 
