@@ -274,7 +274,8 @@ def read_model_config(state: Mapping[str, Any], source: str,
                       beside: Path | None = None) -> dict[str, dict[str, Any]]:
     """The complete {"generator", "mel"} record of a loaded checkpoint, whichever layout wrote it:
     ours (`model`), ours before the split (a flat `config`, or a training checkpoint's run config
-    with the flat model config under `config.model`), or NVIDIA's (`config.json` at `beside`)."""
+    with the flat model config under `config.model`; HiFi-GAN's is translated to that), or NVIDIA's
+    (`config.json` at `beside`)."""
     model, config = state.get("model"), state.get("config")
     if isinstance(model, Mapping) and isinstance(model.get("generator"), Mapping) \
             and isinstance(model.get("mel"), Mapping):
@@ -352,10 +353,11 @@ def load_model_keys(path: str | os.PathLike,
     order of an optimiser state saved with it, as NVIDIA's release does: see vocoder.training.init_from)."""
     weights, beside = _locate(Path(path))
     state = load_checkpoint(weights, "cpu")
-    try:  # HiFi-GAN's layout translated to ours, here at the boundary
-        state = hifigan_checkpoint.as_our_checkpoint(state, weights, beside) or state
-    except ValueError as e:
-        raise CheckpointError(str(e)) from e
+    hifigan = hifigan_checkpoint.generator_state_dict(state)
+    if hifigan is not None:  # HiFi-GAN's layout translated to ours, here at the boundary
+        if beside is None:
+            raise CheckpointError(hifigan_checkpoint.missing_config(weights))
+        state = hifigan_checkpoint.as_our_checkpoint(hifigan, _read_json(beside))
     if not isinstance(state.get("generator"), Mapping):
         raise CheckpointError(f"{weights} is no vocoder checkpoint (no 'generator' state dict; keys: "
                               f"{sorted(map(str, state))[:6]}); accepted: {ACCEPTED}")

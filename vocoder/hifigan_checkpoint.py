@@ -9,7 +9,6 @@ files (MPD, MSD and optimiser states) are not read: our GAN step has no MSD.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,8 +16,6 @@ from typing import Any
 
 from torch import Tensor
 
-from .audio import MEL_SETTINGS
-from .models.generator import Generator
 
 CONFIG = "config.json"
 WEIGHT_PATTERNS = ("g_*", "generator*")  # jik876's training checkpoints; released files (generator_v1, ...)
@@ -48,29 +45,16 @@ def our_keys(weights: Mapping[str, Tensor]) -> dict[str, Tensor]:
             for k, v in weights.items()}
 
 
-def model_record(config_path: Path) -> dict[str, dict[str, Any]]:
-    """{"generator", "mel"} from jik876's flat config.json (its training keys are left out); a
-    ValueError names the file when it cannot be read or is no JSON object."""
-    try:
-        flat = json.loads(config_path.read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read the HiFi-GAN config {config_path}: {e}") from e
-    if not isinstance(flat, dict):
-        raise ValueError(f"{config_path}: the HiFi-GAN config must be a JSON object of settings")
-    generator = {k: flat[k] for k in Generator.arguments() if k in flat and k not in SETTINGS}
-    return {"generator": {**generator, **SETTINGS}, "mel": {k: flat[k] for k in MEL_SETTINGS if k in flat}}
+def as_our_checkpoint(weights: Mapping[str, Tensor], flat_config: Mapping[str, Any]) -> dict[str, Any]:
+    """A HiFi-GAN generator state dict and its flat config.json as our older checkpoint layout
+    ({"generator", "config"}), which `vocoder.checkpoint` splits and checks like NVIDIA's config."""
+    return {"generator": our_keys(weights), "config": {**flat_config, **SETTINGS}}
 
 
-def as_our_checkpoint(state: Mapping[str, Any], source: Path, config: Path | None) -> dict[str, Any] | None:
-    """`state` (a loaded file) as our checkpoint layout {"generator", "model"}, or None when it is
-    not a HiFi-GAN generator; a ValueError when it is one without its config.json."""
-    weights = generator_state_dict(state)
-    if weights is None:
-        return None
-    if config is None:
-        raise ValueError(f"{source} is a HiFi-GAN (jik876) generator: it needs its {CONFIG} beside it "
-                         "(the upsample rates, channels and mel settings it was trained with)")
-    return {"generator": our_keys(weights), "model": model_record(config)}
+def missing_config(source: Path) -> str:
+    """Why a HiFi-GAN generator without its config.json cannot be loaded."""
+    return (f"{source} is a HiFi-GAN (jik876) generator: it needs its {CONFIG} beside it "
+            "(the upsample rates, channels and mel settings it was trained with)")
 
 
 def find_weights(folder: Path) -> Path | None:
