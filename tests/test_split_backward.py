@@ -62,3 +62,29 @@ def test_two_passes_keep_less_of_the_discriminators_alive(monkeypatch):
             s._discriminator_update(wav, fake, None)
         peaks.append(ledger.peak_bytes)
     assert peaks[1] < 0.7 * peaks[0]
+
+
+def test_channels_last_discriminators_train_the_same_parameters():
+    """GanStep(channels_last=True) reorders the discriminators' 2-D weights in memory only: the
+    optimisers hold the same parameters, the feature maps come out channels-last where the conv
+    decides by its weight, and one update matches the contiguous step to float rounding."""
+    wav = (0.3 * torch.randn(2, 1, 4096, generator=torch.Generator().manual_seed(3))).clamp(-1, 1)
+    results = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        discriminators = build_discriminators({"use_cqtd_instead_of_mrd": True, "cqtd_filters": 8,
+                                               "cqtd_max_filters": 16, "discriminator_channel_mult": 0.125}, SR)
+        s = GanStep(Generator.from_config(load_config("model", "tiny")), discriminators,
+                    MelSpectrogram.from_config(load_config("mel", "24khz_100band")), MultiScaleMelSpectrogramLoss(SR),
+                    channels_last=channels_last)
+        four_d = [p for p in s.discriminators.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[2] * p.shape[3] > 1]
+        assert four_d and all(p.is_contiguous(memory_format=torch.channels_last) == channels_last for p in four_d)
+        optimised = {id(p) for group in s.optim_d.param_groups for p in group["params"]}
+        assert optimised == {id(p) for p in s.discriminators.parameters()}
+        losses = s(wav)
+        results.append((losses, {n: p.detach().clone() for n, p in s.discriminators.named_parameters()}))
+    (losses_a, params_a), (losses_b, params_b) = results
+    for key in losses_a:
+        torch.testing.assert_close(losses_a[key], losses_b[key], rtol=1e-4, atol=1e-5)
+    for name in params_a:
+        torch.testing.assert_close(params_a[name], params_b[name], rtol=1e-4, atol=1e-6)

@@ -10,7 +10,8 @@ to fit long segments), `dckpt` (GAN step: every sub-discriminator recomputed in 
 default mode / "reduce-overhead", `train.compile`), `wn-each-use` (generator step: weight norm
 computed at every use instead of once per step, the behaviour before `weight_norm_once`) and
 `split-d` (GAN step: the discriminators' backward in two passes, real then generated audio,
-`split_discriminator_backward`).
+`split_discriminator_backward`) and `cl` (GAN step: the discriminators in channels-last memory format,
+`GanStep(channels_last=True)`).
 Variant `nvidia` is NVIDIA's own step (`vocoder.bench.nvidia_train`: the `bigvgan` package's
 generator, discriminators, losses and its train.py loop body, from the same configs; skipped with
 a note where `bigvgan` is not installed). Out-of-memory is recorded as a result. The GAN step runs at precision tf32 (float32, cuDNN
@@ -54,7 +55,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 STEPS = ("generator", "gan")
 VARIANTS = ("fused", "eager", "eager+ckpt", "fused+ckpt")  # the default set
 BASES = ("fused", "eager", "nvidia")
-OPTIONS = ("ckpt", "dckpt", "compile", "cudagraphs", "wn-each-use", "split-d")
+OPTIONS = ("ckpt", "dckpt", "compile", "cudagraphs", "wn-each-use", "split-d", "cl")
 KINDS = ("activations", "conv_inputs", "weight_norm", "discriminators", "mel_loss", "other")
 DISCRIMINATORS = (MultiPeriodDiscriminator, MultiResolutionDiscriminator, MultiScaleSubbandCQTDiscriminator,
                   DiscriminatorP, DiscriminatorR, DiscriminatorCQT)  # the generator update calls the sub-discriminators
@@ -71,6 +72,7 @@ class Variant:
     weight_norm_once: bool = True
     nvidia: bool = False  # NVIDIA's own step (vocoder.bench.nvidia_train), no options
     split_discriminator_backward: bool = False
+    channels_last: bool = False
 
     @classmethod
     def parse(cls, name: str) -> "Variant":
@@ -87,7 +89,7 @@ class Variant:
             raise ValueError(f"variant {name!r}: compile and cudagraphs are two modes of one option")
         mode = "default" if "compile" in options else "reduce-overhead" if "cudagraphs" in options else None
         return cls(base == "fused", "ckpt" in options, "dckpt" in options, mode, "wn-each-use" not in options,
-                   split_discriminator_backward="split-d" in options)
+                   split_discriminator_backward="split-d" in options, channels_last="cl" in options)
 
 
 def load_config(group: str, name: str) -> dict:
@@ -194,7 +196,8 @@ class Case:
             self.gan = GanStep(self.generator, discriminators, self.mel,
                                MultiScaleMelSpectrogramLoss(sampling_rate=rate).to(self.device), precision="tf32",
                                compile=self.variant.compile,
-                               split_discriminator_backward=self.variant.split_discriminator_backward)
+                               split_discriminator_backward=self.variant.split_discriminator_backward,
+                               channels_last=self.variant.channels_last)
         return self.gan
 
     def step(self, kind: str, batch: int, segment: int) -> tuple[Callable[[], object], list[Tensor]]:

@@ -53,7 +53,9 @@ class GanStep:
     and then so does the generator update's feature-matching loss; `compile` runs the generator
     through `torch.compile` with that mode; `split_discriminator_backward` (not under DDP) runs the
     discriminators' backward on real audio, then on generated audio: the same gradients with half
-    the discriminator graph alive (`vocoder.training.split_backward`), a few % slower.
+    the discriminator graph alive (`vocoder.training.split_backward`), a few % slower;
+    `channels_last` stores the discriminators' 2-D convolution weights, and so their feature maps, in
+    channels-last (NHWC) memory format, where cuDNN runs them without layout transposes.
     A generator with a conditioning (`Generator.targets` not empty) is driven by the batch's
     targets and reports auxiliary losses; `lambda_auxiliary` × each joins the generator's loss.
     """
@@ -62,7 +64,8 @@ class GanStep:
                  mel_loss: nn.Module, *, learning_rate: float = 1e-4, adam_betas: tuple[float, float] = (0.8, 0.99),
                  lr_decay: float = 0.9999996, clip_grad_norm: float = 500.0, lambda_mel: float = 15.0,
                  lambda_auxiliary: float = 1.0, precision: str = "tf32", distributed: bool = False,
-                 compile: str | None = None, split_discriminator_backward: bool = False) -> None:
+                 compile: str | None = None, split_discriminator_backward: bool = False,
+                 channels_last: bool = False) -> None:
         check_precision(precision, training=True)
         if compile not in COMPILE_MODES:
             raise ValueError(f"compile must be one of {', '.join(map(str, COMPILE_MODES))}, got {compile!r}")
@@ -74,6 +77,10 @@ class GanStep:
         self.discriminator_checkpointing = any(getattr(d, "checkpointing", False) for d in discriminators.values())
         # real, then generated audio's discriminator backward (vocoder.training.split_backward); not through DDP
         self.split_discriminator_backward = bool(split_discriminator_backward) and not distributed
+        self.channels_last = bool(channels_last)
+        if self.channels_last:  # the same parameters (the optimisers see them), their storage reordered
+            for d in self.discriminators.values():
+                d.to(memory_format=torch.channels_last)
         betas = tuple(adam_betas)
         self.optim_g = torch.optim.AdamW(self.generator.parameters(), learning_rate, betas)
         self.optim_d = torch.optim.AdamW(self.discriminators.parameters(), learning_rate, betas)
