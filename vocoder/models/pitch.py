@@ -40,7 +40,10 @@ class PitchPredictor(nn.Module):
         return (self.layers + 1) * (self.kernel_size // 2)
 
     def forward(self, mel: Tensor) -> Tensor:
-        return self.net(mel)
+        """Logits, in the weights' dtype whatever autocast says: the F0 they give drives a phase
+        that integrates over the whole signal, so 16-bit rounding here would drift the waveform."""
+        with torch.autocast(mel.device.type, enabled=False):
+            return self.net(mel.to(self.net[0].weight.dtype))
 
     @property
     def _log_step(self) -> float:
