@@ -35,6 +35,14 @@ def test_example_matches_vocoder_infer(tmp_path):
     assert abs(onnx_audio).max() > 0.05
     # vocoder.infer writes 16-bit PCM (full scale 32767): its rounding is within 1.6e-5, its scale within 3.1e-5
     assert abs(onnx_audio - infer_audio).max() <= 1e-4
+    # run again onto the same paths: one line, nothing replaced
+    before = {p: p.read_bytes() for p in (tmp_path / "model.onnx", tmp_path / "onnx.wav")}
+    again = subprocess.run([sys.executable, str(ROOT / "examples" / "export_onnx.py"), str(checkpoint), str(SPEECH),
+                            str(tmp_path / "model.onnx"), str(tmp_path / "onnx.wav")],
+                           env=child_env(OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    assert again.stderr.strip().splitlines() == [f"export_onnx.py: {tmp_path / 'model.onnx'} already exists; give a new path"]
+    assert all(p.read_bytes() == content for p, content in before.items())
 
 
 def test_bench_export_rows(tmp_path):
