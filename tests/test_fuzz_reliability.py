@@ -189,6 +189,7 @@ def test_a_second_training_run_in_a_live_run_dir_is_refused_and_a_killed_one_blo
         one_line_error(code, err, f"run_dir {run_dir} is in use by another training run (process {holder.pid} on "
                                   "host ", ", started ", "choose another run_dir")
         assert not (run_dir / "checkpoints").exists()
+        assert not (run_dir / "tensorboard").exists()  # the refused run left no event file either
     finally:
         os.kill(holder.pid, signal.SIGKILL)  # kill -9: the lock goes with the process, the file stays
         holder.wait()

@@ -14,12 +14,19 @@ from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 
 
 class RunLogger:
-    """Writes `<run dir>/tensorboard/` and prints `step N/M | x steps/s | losses`."""
+    """Writes `<run dir>/tensorboard/` and prints `step N/M | x steps/s | losses`. The event file is
+    created with the first value logged, so a run refused before it trains leaves none behind."""
 
     def __init__(self, run_dir: Path, max_steps: int, enabled: bool = True) -> None:
         self.enabled, self.max_steps = enabled, max_steps
-        self.writer = SummaryWriter(str(run_dir / "tensorboard")) if enabled else None
+        self._directory, self._writer = run_dir / "tensorboard", None
         self._last_time, self._last_step = time.perf_counter(), None
+
+    @property
+    def writer(self) -> SummaryWriter | None:
+        if self.enabled and self._writer is None:
+            self._writer = SummaryWriter(str(self._directory))
+        return self._writer
 
     def scalars(self, step: int, values: dict[str, float], prefix: str = "train") -> None:
         if self.writer:
@@ -56,5 +63,5 @@ class RunLogger:
         plt.close(fig)
 
     def close(self) -> None:
-        if self.writer:
-            self.writer.close()
+        if self._writer:
+            self._writer.close()
