@@ -1,4 +1,4 @@
-"""Pairing reference and generated audio files by their relative path (without the suffix): folders, .txt lists, files."""
+"""Pairing reference and generated audio files by their relative path (without the suffix): folders, .txt and .lst lists, files."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.files import AUDIO_SUFFIXES, read_filelist
+from ..data.files import AUDIO_SUFFIXES, LIST_SUFFIXES, read_filelist
 
 
 class PairingError(ValueError):
@@ -25,7 +25,8 @@ class Pair:
 
 def audio_files(spec: str | os.PathLike, what: str, exclude: tuple[Path, ...] = ()) -> tuple[list[Path], Path]:
     """(audio files, the folder their names are relative to) for a folder (searched recursively,
-    leaving out `exclude` folders), a `.txt` list of paths (relative to the list's folder), or one file."""
+    leaving out `exclude` folders), a `.txt` or `.lst` list of paths (relative to the list's folder; the
+    syntax of `vocoder.data.files.parse_filelist`), or one file."""
     path = Path(spec).expanduser()
     if not path.exists():
         raise PairingError(f"{what}={spec}: does not exist")
@@ -36,7 +37,7 @@ def audio_files(spec: str | os.PathLike, what: str, exclude: tuple[Path, ...] = 
         if not files:
             raise PairingError(f"{what}={spec}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder")
         return files, path
-    if path.suffix.lower() == ".txt":
+    if path.suffix.lower() in LIST_SUFFIXES:
         try:
             return read_filelist(path), path.parent
         except (OSError, ValueError) as e:
