@@ -240,12 +240,11 @@ def gan_phase():
             torch.cuda.empty_cache()
 
 
-def infer_phase():
-    """Defaults and bf16 (4096- and 8192-frame windows, one pass) against NVIDIA's CUDA kernel, one process."""
+def nvidia_v2(tmp="/tmp/nv_v2_24k"):
+    """NVIDIA's BigVGAN-v2 24 kHz (random weights, seed 0) with its CUDA kernel, and the checkpoint of
+    the same weights that ours loads."""
     import bigvgan
     from bigvgan.env import AttrDict
-    from vocoder import Vocoder
-    tmp = "/tmp/nv_v2_24k"
     torch.manual_seed(0)
     g = bigvgan.BigVGAN(AttrDict(A.V2_24K))
     os.makedirs(tmp, exist_ok=True)
@@ -253,8 +252,14 @@ def infer_phase():
     json.dump(A.V2_24K, open(f"{tmp}/config.json", "w"))
     gc = bigvgan.BigVGAN(AttrDict(A.V2_24K), use_cuda_kernel=True)
     gc.load_state_dict(torch.load(f"{tmp}/bigvgan_generator.pt")["generator"])
-    gc.remove_weight_norm(); gc = gc.cuda().eval()
-    ck = f"{tmp}/bigvgan_generator.pt"
+    gc.remove_weight_norm()
+    return gc.cuda().eval(), f"{tmp}/bigvgan_generator.pt"
+
+
+def infer_phase():
+    """Defaults and bf16 (4096- and 8192-frame windows, one pass) against NVIDIA's CUDA kernel, one process."""
+    from vocoder import Vocoder
+    gc, ck = nvidia_v2()
     mk = lambda **o: Vocoder.from_checkpoint(ck, device="cuda", **o)
     variants = {"nv_cuda": gc, "ours_default": mk(), "ours_bf16": mk(precision="bf16"),
                 "ours_bf16_c8192": mk(precision="bf16", chunk_frames=8192),
@@ -280,19 +285,8 @@ def infer_phase():
 
 
 def iprof_phase():
-    import bigvgan
-    from bigvgan.env import AttrDict
     from vocoder import Vocoder
-    tmp = "/tmp/nv_v2_24k"
-    torch.manual_seed(0)
-    g = bigvgan.BigVGAN(AttrDict(A.V2_24K))
-    os.makedirs(tmp, exist_ok=True)
-    torch.save({"generator": g.state_dict()}, f"{tmp}/bigvgan_generator.pt")
-    json.dump(A.V2_24K, open(f"{tmp}/config.json", "w"))
-    gc = bigvgan.BigVGAN(AttrDict(A.V2_24K), use_cuda_kernel=True)
-    gc.load_state_dict(torch.load(f"{tmp}/bigvgan_generator.pt")["generator"])
-    gc.remove_weight_norm(); gc = gc.cuda().eval()
-    ck = f"{tmp}/bigvgan_generator.pt"
+    gc, ck = nvidia_v2()
     ours = Vocoder.from_checkpoint(ck, device="cuda", cuda_graphs=False)
     ours16 = Vocoder.from_checkpoint(ck, device="cuda", cuda_graphs=False, precision="bf16")
     with torch.no_grad():
