@@ -66,8 +66,8 @@ def test_two_passes_keep_less_of_the_discriminators_alive(monkeypatch):
 
 def test_channels_last_discriminators_train_the_same_parameters():
     """GanStep(channels_last=True) reorders the discriminators' 2-D weights in memory only: the
-    optimisers hold the same parameters, the feature maps come out channels-last where the conv
-    decides by its weight, and one update matches the contiguous step to float rounding."""
+    weights are channels-last, the optimisers hold the same parameters, and one update matches the
+    contiguous step to float rounding."""
     wav = (0.3 * torch.randn(2, 1, 4096, generator=torch.Generator().manual_seed(3))).clamp(-1, 1)
     results = []
     for channels_last in (False, True):

@@ -77,8 +77,7 @@ class GanStep:
         self.discriminator_checkpointing = any(getattr(d, "checkpointing", False) for d in discriminators.values())
         # real, then generated audio's discriminator backward (vocoder.training.split_backward); not through DDP
         self.split_discriminator_backward = bool(split_discriminator_backward) and not distributed
-        self.channels_last = bool(channels_last)
-        if self.channels_last:  # the same parameters (the optimisers see them), their storage reordered
+        if channels_last:  # the same parameters (the optimisers see them), their storage reordered
             for d in self.discriminators.values():
                 d.to(memory_format=torch.channels_last)
         betas = tuple(adam_betas)
